@@ -1,0 +1,52 @@
+"""dataquality: self-hosted data quality for NLP models.
+
+>>> import dataquality as dq
+>>> dq.init("text_classification", project_name="reviews", run_name="minilm")  # doctest: +SKIP
+
+Importing does no I/O and loads no heavy dependency; ``dq.metrics`` is loaded on first use.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import exceptions
+from .api import (
+    finish,
+    get_run,
+    init,
+    log_data_sample,
+    log_data_samples,
+    log_dataset,
+    log_model_outputs,
+    set_epoch,
+    set_epoch_and_split,
+    set_labels_for_run,
+    set_split,
+)
+from .run import Run
+
+__all__ = [
+    "Run",
+    "exceptions",
+    "finish",
+    "get_run",
+    "init",
+    "log_data_sample",
+    "log_data_samples",
+    "log_dataset",
+    "log_model_outputs",
+    "metrics",
+    "set_epoch",
+    "set_epoch_and_split",
+    "set_labels_for_run",
+    "set_split",
+]
+
+
+def __getattr__(name: str):
+    if name == "metrics":
+        import importlib
+
+        return importlib.import_module(".metrics", __name__)
+    raise AttributeError(f"module 'dataquality' has no attribute {name!r}")

@@ -1,0 +1,162 @@
+"""Checkers that validate and convert user input once, at the boundary (cf. sklearn's check_array).
+
+Everything past these functions trusts its types: ids are a 1-D ``int64`` array or an object
+array of ``str``; embeddings and logits are C-contiguous ``float32`` copies the caller cannot
+mutate after the call returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .exceptions import InputTypeError, NonFiniteError, SchemaError, ShapeError
+
+
+def is_torch_tensor(x: Any) -> bool:
+    """True for a ``torch.Tensor`` without importing torch."""
+    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+
+
+def to_numpy(x: Any, *, fn: str, arg: str) -> np.ndarray:
+    """Return ``x`` as a numpy array without copying where possible.
+
+    Accepts numpy arrays, torch tensors on any device (with or without ``requires_grad``, half and
+    bfloat16 included), pandas/pyarrow columns, and (nested) lists, including lists of tensors.
+    """
+    if isinstance(x, np.ndarray):
+        return x
+    if is_torch_tensor(x):
+        t = x.detach()
+        if t.device.type != "cpu":
+            t = t.cpu()
+        if str(t.dtype) in ("torch.bfloat16", "torch.float16"):
+            t = t.float()
+        return t.numpy()
+    if hasattr(x, "to_numpy") and not isinstance(x, (list, tuple)):  # pandas, pyarrow
+        try:
+            return np.asarray(x.to_numpy())
+        except TypeError:
+            return np.asarray(x.to_numpy(zero_copy_only=False))
+    if isinstance(x, (list, tuple)) and x and is_torch_tensor(x[0]):
+        x = [to_numpy(v, fn=fn, arg=arg) for v in x]
+    try:
+        return np.asarray(x)
+    except ValueError as e:  # ragged nested lists
+        raise ShapeError(
+            f"{fn}: `{arg}` must be a rectangular array; got a ragged sequence "
+            f"({type(x).__name__} of {len(x)} items with different lengths). {e}"
+        ) from None
+
+
+def check_ids(ids: Any, *, fn: str, arg: str = "ids") -> np.ndarray:
+    """Validate sample ids: 1-D, non-empty, all integers or all strings.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` for integer ids, ``object`` (of ``str``) for string ids.
+    """
+    if ids is None:
+        raise SchemaError(f"{fn}: `{arg}` is required; got None.")
+    if isinstance(ids, (str, bytes, int, float)):
+        raise InputTypeError(
+            f"{fn}: `{arg}` must be a sequence of ids (list, numpy array, tensor); "
+            f"got a single {type(ids).__name__} {ids!r}."
+        )
+    arr = to_numpy(ids, fn=fn, arg=arg)
+    if arr.ndim != 1:
+        if arr.ndim == 2 and 1 in arr.shape:
+            arr = arr.reshape(-1)
+        else:
+            raise ShapeError(f"{fn}: `{arg}` must be 1-D with one id per sample; got shape {arr.shape}.")
+    if arr.shape[0] == 0:
+        raise SchemaError(f"{fn}: `{arg}` is empty; log at least one sample per call.")
+    kind = arr.dtype.kind
+    if kind in "iu":
+        if kind == "u" and arr.dtype.itemsize == 8 and arr.max() > np.iinfo(np.int64).max:
+            raise InputTypeError(f"{fn}: `{arg}` holds integers larger than int64 allows.")
+        return arr.astype(np.int64, copy=True)
+    if kind == "b":
+        raise InputTypeError(f"{fn}: `{arg}` must be integers or strings; got booleans.")
+    if kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            bad = arr[~(np.isfinite(arr) & (arr == np.round(arr)))][:5].tolist()
+            raise InputTypeError(
+                f"{fn}: `{arg}` must be integers or strings; got floats that are not whole "
+                f"numbers, e.g. {bad}."
+            )
+        return arr.astype(np.int64)
+    if kind in "US":
+        # numpy silently turns [1, "a"] into strings: look at the original items.
+        if isinstance(ids, (list, tuple)) and any(not isinstance(v, str) for v in ids):
+            types = sorted({type(v).__name__ for v in ids})
+            raise InputTypeError(
+                f"{fn}: `{arg}` must be all integers or all strings; got a mix of {types}."
+            )
+        return arr.astype(str).astype(object)
+    if kind == "O":
+        types = {type(v) for v in arr.tolist()}
+        if types <= {str}:
+            return arr.copy()
+        if all(issubclass(t, (int, np.integer)) and not issubclass(t, bool) for t in types):
+            return arr.astype(np.int64)
+        names = sorted(t.__name__ for t in types)
+        raise InputTypeError(
+            f"{fn}: `{arg}` must be all integers or all strings; got values of types {names}."
+        )
+    raise InputTypeError(f"{fn}: `{arg}` must be integers or strings; got dtype {arr.dtype}.")
+
+
+def check_matrix(
+    x: Any,
+    *,
+    fn: str,
+    arg: str,
+    n_rows: int,
+    width: int | None = None,
+    width_hint: str = "",
+) -> np.ndarray:
+    """Validate a (n_rows, width) float matrix and return a float32 C-contiguous copy.
+
+    Raises ShapeError on a wrong shape, NonFiniteError on NaN/inf, InputTypeError on
+    non-numeric data.
+    """
+    if x is None:
+        raise SchemaError(f"{fn}: `{arg}` is required; got None.")
+    arr = to_numpy(x, fn=fn, arg=arg)
+    if arr.dtype.kind not in "fiub":
+        raise InputTypeError(f"{fn}: `{arg}` must be numeric; got dtype {arr.dtype}.")
+    if arr.ndim != 2 or arr.shape[0] != n_rows or (width is not None and arr.shape[1] != width):
+        want = f"(n_samples, {'d' if width is None else width})"
+        raise ShapeError(
+            f"{fn}: `{arg}` must have shape {want} = ({n_rows}, "
+            f"{'d' if width is None else width}) to match `ids`{width_hint}; got {arr.shape}."
+        )
+    if arr.shape[1] == 0:
+        raise ShapeError(f"{fn}: `{arg}` must have at least one column; got shape {arr.shape}.")
+    out = np.array(arr, dtype=np.float32, order="C", copy=True)
+    check_finite(out, fn=fn, arg=arg)
+    return out
+
+
+def check_finite(arr: np.ndarray, *, fn: str, arg: str) -> None:
+    """Raise NonFiniteError if ``arr`` holds NaN or inf (one fast reduction in the common case)."""
+    total = np.add.reduce(arr, axis=None)
+    if np.isfinite(total):
+        return
+    finite = np.isfinite(arr)
+    if finite.all():  # the sum overflowed, the values are fine
+        return
+    rows = np.flatnonzero(~finite.reshape(arr.shape[0], -1).all(axis=1))
+    kinds = []
+    if np.isnan(arr).any():
+        kinds.append("NaN")
+    if np.isinf(arr).any():
+        kinds.append("inf")
+    raise NonFiniteError(
+        f"{fn}: `{arg}` must be finite; got {' and '.join(kinds)} in {rows.size} row(s) "
+        f"(batch positions {rows[:10].tolist()}{', ...' if rows.size > 10 else ''}). "
+        "Check the model for exploding values or a bad input."
+    )

@@ -1,0 +1,729 @@
+"""The :class:`Run`: the one piece of mutable state, made current by ``dq.init``.
+
+Every ``dq.*`` logging function delegates to the current run. A run validates and copies on the
+caller's thread, writes inputs as Parquet parts and hands model outputs to a background
+:class:`~dataquality.writer.OutputWriter`; :meth:`Run.finish` joins them into ``results/``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sys
+import threading
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import schema as S
+from . import store
+from ._convert import check_ids, check_matrix, to_numpy
+from .exceptions import (
+    ConfigurationError,
+    DuplicateIdError,
+    InputTypeError,
+    LabelError,
+    NonFiniteError,
+    RunStateError,
+    SchemaError,
+    ShapeError,
+    SplitError,
+)
+from .inputs import _DEFAULT, Columns, check_label_names, iter_frames, normalize_frame
+from .tasks import TaskSpec, get_task
+
+_current: ContextVar["Run | None"] = ContextVar("dataquality_current_run", default=None)
+# Fallback for threads that did not inherit the context in which dq.init ran (a new thread
+# starts with an empty context): the most recently initialised run.
+_last_run: "Run | None" = None
+
+MAX_LABELS = 100_000
+
+
+def get_current_run(fn: str) -> "Run":
+    run = _current.get() or _last_run
+    if run is None:
+        raise RunStateError(
+            f"{fn}: there is no active run. Call dq.init(task_type=..., project_name=..., "
+            "run_name=...) first."
+        )
+    return run
+
+
+def normalize_split(split: Any, *, fn: str) -> str:
+    if not isinstance(split, str) or split.lower() not in S.SPLIT_ALIASES:
+        raise SplitError(
+            f"{fn}: `split` must be one of {sorted(S.SPLIT_ALIASES)}; got {split!r}."
+        )
+    return S.SPLIT_ALIASES[split.lower()]
+
+
+def check_epoch(epoch: Any, *, fn: str) -> int:
+    if isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, (int, np.integer)):
+        raise SplitError(f"{fn}: `epoch` must be a non-negative integer; got {epoch!r}.")
+    if epoch < 0:
+        raise SplitError(f"{fn}: `epoch` must be a non-negative integer; got {epoch}.")
+    return int(epoch)
+
+
+def normalize_labels(labels: Any, *, fn: str) -> list[str]:
+    """Validate the label list; one label ``x`` means a binary task ``["NOT_x", "x"]``."""
+    if labels is None or isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
+        raise ConfigurationError(
+            f"{fn}: `labels` must be a list of label names in logit-column order; got {labels!r}."
+        )
+    values = labels.tolist() if hasattr(labels, "tolist") else list(labels)
+    if not values:
+        raise ConfigurationError(f"{fn}: `labels` must not be empty.")
+    out = []
+    for v in values:
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+            out.append(str(v))
+        else:
+            raise ConfigurationError(
+                f"{fn}: `labels` must hold strings (or integers); got {type(v).__name__} {v!r}."
+            )
+    if any(not v.strip() for v in out):
+        raise ConfigurationError(f"{fn}: `labels` must not contain empty names; got {out}.")
+    dups = sorted({v for v in out if out.count(v) > 1}) if len(out) < 10_000 else []
+    if len(set(out)) != len(out):
+        raise ConfigurationError(f"{fn}: `labels` must be unique; {dups or 'some'} appear more than once.")
+    if len(out) > MAX_LABELS:
+        raise ConfigurationError(f"{fn}: at most {MAX_LABELS} labels are supported; got {len(out)}.")
+    if len(out) == 1:
+        out = [f"NOT_{out[0]}", out[0]]
+    return out
+
+
+def disabled() -> bool:
+    """The kill switch: ``DQ_DISABLED`` set to 1/true/yes turns every dq call into a no-op."""
+    return os.environ.get("DQ_DISABLED", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class Run:
+    """One logging session of a run ``<project>/<run>`` in the store.
+
+    Create it with :func:`dataquality.init`, which also makes it current. Used as a context
+    manager, a clean exit calls :meth:`finish` and an exception marks the run failed.
+
+    Parameters
+    ----------
+    task_type : str
+        ``"text_classification"`` (NLI is a text-classification run with a ``text_pair``).
+    project_name, run_name : str
+        Folder names in the store: letters, digits, ``_``, ``-``, ``.``.
+    root : path, optional
+        Store root; defaults to ``$DQ_HOME`` or ``~/.dataquality``.
+    overwrite : bool
+        Delete an existing run of that name first. Without it, an existing run is extended
+        (e.g. a later process adds an inference set to a finished training run).
+    """
+
+    def __init__(
+        self,
+        task_type: str,
+        project_name: str,
+        run_name: str,
+        *,
+        root: str | os.PathLike | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        fn = "dq.init"
+        self.task: TaskSpec = get_task(task_type, fn=fn)
+        self.project_name = store.check_name(project_name, fn=fn, arg="project_name")
+        self.run_name = store.check_name(run_name, fn=fn, arg="run_name")
+        self.paths = store.run_paths(project_name, run_name, root)
+        self.session = store.new_token()
+        self._lock = threading.RLock()
+        if overwrite and self.paths.dir.exists():
+            shutil.rmtree(self.paths.dir)
+        if self.paths.manifest.exists():
+            self.manifest = store.load_manifest(self.paths)
+            if self.manifest.get("task_type") != self.task.name:
+                raise ConfigurationError(
+                    f"{fn}: run {project_name}/{run_name} exists with task_type "
+                    f"{self.manifest.get('task_type')!r}; got {task_type!r}. Use another run_name "
+                    "or overwrite=True."
+                )
+            self.manifest["status"] = "logging"
+        else:
+            self.manifest = {
+                "format_version": S.STORE_FORMAT_VERSION,
+                "project_name": project_name,
+                "run_name": run_name,
+                "task_type": self.task.name,
+                "labels": None,
+                "tagging_schema": None,
+                "id_type": None,
+                "embedding_dim": None,
+                "logits_dim": None,
+                "status": "logging",
+                "created_at": store.now_iso(),
+                "results": {},
+                "signal_settings": {},
+            }
+        self.manifest.setdefault("sessions", []).append({"session": self.session, "started_at": store.now_iso()})
+        self.manifest["versions"] = _versions()
+        self._save_manifest()
+
+        self.split: str | None = None
+        self.epoch: int | None = None
+        self.inference_name: str | None = None
+        self.finished = False
+        self._writer = None
+        self._input_ids: dict[str, set] = {}
+        self._output_ids: dict[tuple[str, int | None], set] = {}
+        self._claimed: set[str] = set()
+        self._sample_buffer: dict[str, list[dict]] = {}
+        self._sample_buffer_meta: dict[str, tuple] = {}
+        self._atexit_registered = False
+
+    # -- state -----------------------------------------------------------------------------------
+
+    @property
+    def labels(self) -> list[str] | None:
+        return self.manifest.get("labels")
+
+    @property
+    def dir(self) -> Path:
+        return self.paths.dir
+
+    def __repr__(self) -> str:
+        state = "finished" if self.finished else "logging"
+        return f"Run({self.project_name}/{self.run_name}, task={self.task.name}, {state}, at {self.dir})"
+
+    def _save_manifest(self) -> None:
+        self.manifest["updated_at"] = store.now_iso()
+        store.write_json(self.paths.manifest, self.manifest)
+
+    def _check_active(self, fn: str) -> None:
+        if self.finished:
+            raise RunStateError(
+                f"{fn}: run {self.project_name}/{self.run_name} is finished. Call dq.init again "
+                "to log more (the same names extend the run)."
+            )
+        if self._writer is not None:
+            self._writer.raise_if_failed()
+
+    # -- settings ----------------------------------------------------------------------------------
+
+    def set_labels_for_run(self, labels: Any) -> None:
+        fn = "dq.set_labels_for_run"
+        self._check_active(fn)
+        new = normalize_labels(labels, fn=fn)
+        old = self.labels
+        if old is not None and old != new:
+            raise ConfigurationError(
+                f"{fn}: run {self.project_name}/{self.run_name} already has labels {old}; got "
+                f"{new}. Labels (and their order) must match the ones used in training."
+            )
+        width = self.manifest.get("logits_dim")
+        if width is not None and width != len(new):
+            raise ConfigurationError(
+                f"{fn}: model outputs were logged with {width} logit columns; got {len(new)} labels."
+            )
+        self.manifest["labels"] = new
+        self._save_manifest()
+
+    def set_split(self, split: str, inference_name: str | None = None) -> None:
+        fn = "dq.set_split"
+        self._check_active(fn)
+        s = normalize_split(split, fn=fn)
+        if s == S.INFERENCE:
+            if inference_name is None:
+                raise SplitError(
+                    f"{fn}: split 'inference' needs an `inference_name` (e.g. "
+                    "dq.set_split('inference', inference_name='2026-11'))."
+                )
+            inference_name = store.check_name(inference_name, fn=fn, arg="inference_name")
+        elif inference_name is not None:
+            raise SplitError(f"{fn}: `inference_name` applies only to split 'inference'; got split {split!r}.")
+        self.split, self.inference_name = s, inference_name
+
+    def set_epoch(self, epoch: int) -> None:
+        fn = "dq.set_epoch"
+        self._check_active(fn)
+        self.epoch = check_epoch(epoch, fn=fn)
+
+    def set_epoch_and_split(self, epoch: int, split: str, inference_name: str | None = None) -> None:
+        fn = "dq.set_epoch_and_split"
+        self._check_active(fn)
+        ep = check_epoch(epoch, fn=fn)
+        self.set_split(split, inference_name)
+        self.epoch = ep
+
+    def _resolve(
+        self, split: Any, inference_name: Any, *, fn: str
+    ) -> tuple[str, str | None]:
+        """The (split, inference_name) of a call: its arguments, else what set_split chose."""
+        if split is None:
+            if self.split is None:
+                raise SplitError(
+                    f"{fn}: no split is set. Pass `split=` or call dq.set_split(...) first "
+                    "(train, validation, test or inference)."
+                )
+            s, name = self.split, self.inference_name
+            if inference_name is not None:
+                name = inference_name
+        else:
+            s = normalize_split(split, fn=fn)
+            name = inference_name
+            if s == S.INFERENCE and name is None and self.split == S.INFERENCE:
+                name = self.inference_name
+        if s == S.INFERENCE:
+            if name is None:
+                raise SplitError(
+                    f"{fn}: split 'inference' needs an `inference_name`; pass it here or with "
+                    "dq.set_split('inference', inference_name=...)."
+                )
+            name = store.check_name(name, fn=fn, arg="inference_name")
+        elif name is not None and split is not None:
+            raise SplitError(f"{fn}: `inference_name` applies only to split 'inference'; got split {split!r}.")
+        else:
+            name = None
+        return s, name
+
+    def _claim(self, key: str, fn: str) -> None:
+        """Refuse to mix this session's data for a split with an earlier session's."""
+        if key in self._claimed:
+            return
+        own = f"part-{self.session}-"
+        for d, suffix in ((self.paths.inputs(key), S.INPUT_PART_SUFFIX), (self.paths.outputs(key), S.OUTPUT_PART_SUFFIX)):
+            for p in store.list_parts(d, suffix):
+                if not p.name.startswith(own):
+                    raise RunStateError(
+                        f"{fn}: run {self.project_name}/{self.run_name} already has {key!r} data from "
+                        f"an earlier session ({p.relative_to(self.dir)}). Use a new run_name (or a new "
+                        "inference_name), or dq.init(..., overwrite=True) to start the run over."
+                    )
+        self._claimed.add(key)
+
+    def _check_id_type(self, ids: np.ndarray, fn: str) -> str:
+        kind = "int" if ids.dtype.kind == "i" else "str"
+        known = self.manifest.get("id_type")
+        if known is not None and known != kind:
+            raise InputTypeError(
+                f"{fn}: ids in this run are {'integers' if known == 'int' else 'strings'}; got "
+                f"{'integers' if kind == 'int' else 'strings'} (e.g. {ids[:3].tolist()}). Use one id type."
+            )
+        return kind
+
+    # -- inputs -------------------------------------------------------------------------------------
+
+    def log_dataset(
+        self,
+        dataset: Any,
+        *,
+        batch_size: int = 100_000,
+        text: str = "text",
+        id: str = "id",
+        label: Any = _DEFAULT,
+        split: str | None = None,
+        inference_name: str | None = None,
+        meta: list[str] | None = None,
+        text_pair: Any = _DEFAULT,
+        fn: str = "dq.log_dataset",
+    ) -> int:
+        """Validate and store a dataset's inputs for one split; returns the number of samples."""
+        self._check_active(fn)
+        s, name = self._resolve(split, inference_name, fn=fn)
+        key = S.split_key(s, name)
+        if not isinstance(batch_size, int) or batch_size <= 0:
+            raise ConfigurationError(f"{fn}: `batch_size` must be a positive integer; got {batch_size!r}.")
+        if meta is not None and (isinstance(meta, str) or not all(isinstance(m, str) for m in meta)):
+            raise ConfigurationError(f"{fn}: `meta` must be a list of column names; got {meta!r}.")
+        for arg, v in (("text", text), ("id", id)):
+            if not isinstance(v, str):
+                raise ConfigurationError(f"{fn}: `{arg}` is a column name and must be a string; got {v!r}.")
+        cols = Columns(
+            id=id,
+            text=text,
+            label="label" if label is _DEFAULT else label,
+            text_pair="text_pair" if text_pair is _DEFAULT else text_pair,
+            meta=tuple(meta or ()),
+            label_explicit=label is not _DEFAULT,
+            text_pair_explicit=text_pair is not _DEFAULT,
+        )
+        with self._lock:
+            self._claim(key, fn)
+            seen = self._input_ids.setdefault(key, set())
+            written: list[tuple[Path, Path]] = []
+            new_ids: set = set()
+            id_kind = None
+            try:
+                for df in iter_frames(dataset, fn=fn, batch_size=batch_size, cols=cols):
+                    table = normalize_frame(df, fn=fn, cols=cols, split=s, labels=self.labels)
+                    ids = table.column(S.ID).to_numpy(zero_copy_only=False)
+                    kind = self._check_id_type(ids, fn)
+                    if id_kind is not None and kind != id_kind:
+                        raise InputTypeError(f"{fn}: ids mix integers and strings across the dataset.")
+                    id_kind = kind
+                    ids_list = ids.tolist()
+                    batch_set = set(ids_list)
+                    if len(batch_set) != len(ids_list):
+                        raise DuplicateIdError(f"{fn}: ids must be unique within split {key!r}; {_dups(ids_list)} repeat.")
+                    clash = (batch_set & seen) | (batch_set & new_ids)
+                    if clash:
+                        raise DuplicateIdError(
+                            f"{fn}: ids {sorted(clash, key=str)[:10]} were already logged for split "
+                            f"{key!r}; every sample of a split needs its own id."
+                        )
+                    new_ids |= batch_set
+                    written.append(self._write_input_part(key, table))
+                if not written:
+                    raise SchemaError(f"{fn}: `dataset` is empty; log at least one sample.")
+            except BaseException:
+                for tmp, _ in written:
+                    tmp.unlink(missing_ok=True)
+                raise
+            for tmp, final in written:
+                os.replace(tmp, final)
+            seen |= new_ids
+            if self.manifest.get("id_type") is None:
+                self.manifest["id_type"] = id_kind
+                self._save_manifest()
+        return len(new_ids)
+
+    def _write_input_part(self, key: str, table) -> tuple[Path, Path]:
+        import pyarrow.parquet as pq
+
+        d = self.paths.inputs(key)
+        d.mkdir(parents=True, exist_ok=True)
+        n = len(list(d.glob(f"part-{self.session}-*"))) + len(list(d.glob(f"{S.TMP_PREFIX}part-{self.session}-*")))
+        name = f"part-{self.session}-{n:05d}{S.INPUT_PART_SUFFIX}"
+        tmp = d / f"{S.TMP_PREFIX}{name}"
+        pq.write_table(table, tmp)
+        return tmp, d / name
+
+    def log_data_samples(
+        self,
+        *,
+        texts: Any,
+        ids: Any,
+        labels: Any = None,
+        split: str | None = None,
+        inference_name: str | None = None,
+        meta: dict[str, Any] | None = None,
+        text_pairs: Any = None,
+        fn: str = "dq.log_data_samples",
+    ) -> int:
+        """Log several samples given as parallel lists; ``meta`` maps column name → values."""
+        import pandas as pd
+
+        texts_l = _as_list(texts, fn=fn, arg="texts")
+        ids_l = _as_list(ids, fn=fn, arg="ids")
+        columns: dict[str, list] = {"id": ids_l, "text": texts_l}
+        lengths = {"texts": len(texts_l), "ids": len(ids_l)}
+        if labels is not None:
+            columns["label"] = _as_list(labels, fn=fn, arg="labels")
+            lengths["labels"] = len(columns["label"])
+        if text_pairs is not None:
+            columns["text_pair"] = _as_list(text_pairs, fn=fn, arg="text_pairs")
+            lengths["text_pairs"] = len(columns["text_pair"])
+        meta = meta or {}
+        if not isinstance(meta, dict):
+            raise ConfigurationError(f"{fn}: `meta` must be a dict of column name -> values; got {type(meta).__name__}.")
+        for k, v in meta.items():
+            columns[k] = _as_list(v, fn=fn, arg=f"meta[{k!r}]")
+            lengths[f"meta[{k!r}]"] = len(columns[k])
+        if len(set(lengths.values())) != 1:
+            raise ShapeError(f"{fn}: all arguments must have one value per sample; got lengths {lengths}.")
+        return self.log_dataset(
+            pd.DataFrame(columns),
+            split=split,
+            inference_name=inference_name,
+            meta=list(meta),
+            label="label" if labels is not None else _DEFAULT,
+            fn=fn,
+        )
+
+    def log_data_sample(
+        self,
+        *,
+        text: str,
+        id: int | str,
+        label: Any = None,
+        split: str | None = None,
+        inference_name: str | None = None,
+        meta: dict[str, Any] | None = None,
+        text_pair: str | None = None,
+    ) -> None:
+        """Log one sample. Samples are validated now and written in parts by ``finish``."""
+        fn = "dq.log_data_sample"
+        self._check_active(fn)
+        s, name = self._resolve(split, inference_name, fn=fn)
+        key = S.split_key(s, name)
+        row = {"id": id, "text": text}
+        if label is not None:
+            row["label"] = label
+        if text_pair is not None:
+            row["text_pair"] = text_pair
+        meta = meta or {}
+        row.update(meta)
+        shape = (tuple(sorted(row)), s, name)
+        prev = self._sample_buffer_meta.get(key)
+        if prev is not None and prev != shape:
+            self._flush_samples(key)
+        # validate the row alone now, so a bad sample fails at its own call
+        import pandas as pd
+
+        cols = Columns(meta=tuple(meta), label_explicit=label is not None)
+        table = normalize_frame(pd.DataFrame([row]), fn=fn, cols=cols, split=s, labels=self.labels)
+        rid = table.column(S.ID).to_pylist()[0]
+        buf_ids = {r["id"] for r in self._sample_buffer.get(key, ())}
+        if rid in self._input_ids.get(key, ()) or rid in buf_ids:
+            raise DuplicateIdError(f"{fn}: id {rid!r} was already logged for split {key!r}.")
+        self._check_id_type(table.column(S.ID).to_numpy(zero_copy_only=False), fn)
+        self._sample_buffer.setdefault(key, []).append(row)
+        self._sample_buffer_meta[key] = shape
+        if len(self._sample_buffer[key]) >= 10_000:
+            self._flush_samples(key)
+
+    def _flush_samples(self, key: str | None = None) -> None:
+        import pandas as pd
+
+        for k in [key] if key is not None else list(self._sample_buffer):
+            rows = self._sample_buffer.pop(k, None)
+            shape = self._sample_buffer_meta.pop(k, None)
+            if not rows:
+                continue
+            _, s, name = shape
+            metas = [c for c in rows[0] if c not in ("id", "text", "label", "text_pair")]
+            self.log_dataset(
+                pd.DataFrame(rows), split=s, inference_name=name, meta=metas,
+                label="label" if "label" in rows[0] else _DEFAULT, fn="dq.log_data_sample",
+            )
+
+    # -- model outputs -----------------------------------------------------------------------------
+
+    def log_model_outputs(
+        self,
+        *,
+        ids: Any,
+        embs: Any = None,
+        logits: Any = None,
+        probs: Any = None,
+        split: str | None = None,
+        epoch: int | None = None,
+        inference_name: str | None = None,
+        exclude_embs: bool = False,
+    ) -> None:
+        """Validate and copy one batch of model outputs, then queue it for the background writer."""
+        fn = "dq.log_model_outputs"
+        self._check_active(fn)
+        s, name = self._resolve(split, inference_name, fn=fn)
+        if s == S.INFERENCE:
+            ep = None
+        else:
+            ep = self.epoch if epoch is None else epoch
+            if ep is None:
+                raise SplitError(
+                    f"{fn}: no epoch is set for split {s!r}. Pass `epoch=` or call dq.set_epoch(...) first."
+                )
+            ep = check_epoch(ep, fn=fn)
+        key = S.split_key(s, name)
+        m = self.manifest
+        ids_arr = check_ids(ids, fn=fn)
+        n = ids_arr.shape[0]
+        id_kind = self._check_id_type(ids_arr, fn)
+        if exclude_embs:
+            embs_arr = None
+        else:
+            if embs is None:
+                raise ShapeError(f"{fn}: `embs` is required (one embedding per sample) unless exclude_embs=True.")
+            d = m["embedding_dim"]
+            embs_arr = check_matrix(
+                embs, fn=fn, arg="embs", n_rows=n, width=d,
+                width_hint=f" and the embedding width {d} of earlier batches" if d else "",
+            )
+        logits_arr = self._check_logits(logits, probs, n, fn)
+        ids_list = ids_arr.tolist()
+        with self._lock:
+            seen = self._output_ids.setdefault((key, ep), set())
+            if len(set(ids_list)) != n:
+                raise DuplicateIdError(f"{fn}: `ids` must be unique within a batch; {_dups(ids_list)} repeat.")
+            if not seen.isdisjoint(ids_list):
+                clash = sorted(seen.intersection(ids_list), key=str)[:10]
+                where = f"split {key!r}" + ("" if ep is None else f", epoch {ep}")
+                raise DuplicateIdError(
+                    f"{fn}: ids {clash} were already logged for {where}; each sample is logged once per epoch."
+                )
+            self._claim(key, fn)
+            changed = False
+            if m["id_type"] is None:
+                m["id_type"], changed = id_kind, True
+            if embs_arr is not None and m["embedding_dim"] is None:
+                m["embedding_dim"], changed = int(embs_arr.shape[1]), True
+            if m["logits_dim"] is None:
+                m["logits_dim"], changed = int(logits_arr.shape[1]), True
+            if changed:
+                self._save_manifest()
+            self._get_writer().put(self.paths.outputs(key, ep), ids_arr, embs_arr, logits_arr)
+            seen.update(ids_list)
+
+    def _check_logits(self, logits: Any, probs: Any, n: int, fn: str) -> np.ndarray:
+        labels = self.labels
+        width = len(labels) if labels is not None else self.manifest.get("logits_dim")
+        hint = f" and the {width} labels set by dq.set_labels_for_run" if labels is not None else (
+            f" and the {width} logit columns of earlier batches" if width else "")
+        if (logits is None) == (probs is None):
+            raise ShapeError(f"{fn}: pass exactly one of `logits` and `probs`; got {'both' if logits is not None else 'neither'}.")
+        arg = "logits" if logits is not None else "probs"
+        arr = to_numpy(logits if logits is not None else probs, fn=fn, arg=arg)
+        binary = arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1)
+        if binary and arr.shape[0] == n:
+            if width is not None and width != 2:
+                raise ShapeError(
+                    f"{fn}: `{arg}` of shape {arr.shape} means a binary (sigmoid) model, but the run has "
+                    f"{width} labels; pass shape ({n}, {width})."
+                )
+            col = check_matrix(arr.reshape(n, 1), fn=fn, arg=arg, n_rows=n, width=1)[:, 0]
+            if probs is not None:
+                _check_probs(col, fn=fn)
+                p = np.clip(col, 1e-12, 1 - 1e-7)
+                return np.ascontiguousarray(np.stack([np.log1p(-p), np.log(p)], axis=1), dtype=np.float32)
+            half = col / 2
+            return np.ascontiguousarray(np.stack([-half, half], axis=1), dtype=np.float32)
+        out = check_matrix(arr, fn=fn, arg=arg, n_rows=n, width=width, width_hint=hint)
+        if out.shape[1] < 2:
+            raise ShapeError(f"{fn}: `{arg}` needs at least 2 columns; got {out.shape}.")
+        if probs is not None:
+            _check_probs(out, fn=fn)
+            sums = out.sum(axis=1)
+            if not np.allclose(sums, 1.0, atol=1e-3):
+                bad = np.flatnonzero(~np.isclose(sums, 1.0, atol=1e-3))
+                raise ShapeError(f"{fn}: each row of `probs` must sum to 1; rows {bad[:10].tolist()} sum to {sums[bad[:3]].tolist()}.")
+            out = np.log(np.clip(out, 1e-12, None)).astype(np.float32)
+        return out
+
+    def _get_writer(self):
+        if self._writer is None or not self._writer.alive:
+            from .writer import OutputWriter
+
+            self._writer = OutputWriter(self.session)
+            if not self._atexit_registered:
+                atexit.register(self._at_exit)
+                self._atexit_registered = True
+        return self._writer
+
+    def _at_exit(self) -> None:
+        """Close open parts at interpreter exit so logged outputs are not left half-written."""
+        if self._writer is not None and not self.finished:
+            try:
+                self._writer.close()
+            except Exception as e:  # noqa: BLE001 - exiting; say it, do not hide it
+                print(f"dataquality: writing model outputs at exit failed: {e}", file=sys.stderr)
+
+    def flush(self) -> None:
+        """Write everything logged so far to disk (finish() does this too)."""
+        self._flush_samples()
+        if self._writer is not None:
+            self._writer.flush()
+
+    # -- finishing ---------------------------------------------------------------------------------
+
+    def finish(self, *, signals: bool = True, verbose: bool = True) -> dict:
+        """Join inputs and outputs into ``results/``, run the signals and mark the run finished.
+
+        Returns
+        -------
+        dict
+            Per split: number of samples, epochs, the results folder.
+
+        Raises
+        ------
+        LabelError, DuplicateIdError, UnknownIdError, ShapeError
+            When logged data does not add up; nothing in ``results/`` is replaced then.
+        """
+        fn = "dq.finish"
+        self._check_active(fn)
+        from .finish import finish_run
+
+        self.flush()
+        if self._writer is not None:
+            self._writer.close()
+        report = finish_run(self, signals=signals, fn=fn)
+        self.finished = True
+        self.manifest["status"] = "finished"
+        self.manifest["finished_at"] = store.now_iso()
+        self._save_manifest()
+        if self._atexit_registered:
+            atexit.unregister(self._at_exit)
+            self._atexit_registered = False
+        if verbose:
+            _print_report(self, report)
+        return report
+
+    def fail(self) -> None:
+        """Mark the run failed (what was logged stays on disk)."""
+        try:
+            self.flush()
+        finally:
+            if self._writer is not None and self._writer.alive:
+                try:
+                    self._writer.close()
+                except Exception:  # noqa: BLE001 - the original exception is the one to see
+                    pass
+            self.manifest["status"] = "failed"
+            self._save_manifest()
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            if not self.finished:
+                self.finish()
+        elif not self.finished:
+            self.fail()
+
+
+def _print_report(run: Run, report: dict) -> None:
+    lines = [f"dataquality: finished {run.project_name}/{run.run_name}"]
+    for key, info in report.get("splits", {}).items():
+        lines.append(f"  {key:<24} {info['n_samples']:>9,} samples  epochs {info.get('epochs')}")
+    lines.append(f"  results: {run.paths.results()}")
+    lines.append(f"  in Python: dq.metrics.get_dataframe({run.project_name!r}, {run.run_name!r}, 'training')")
+    print("\n".join(lines))
+
+
+def _versions() -> dict:
+    import platform
+
+    from . import __version__
+
+    out = {"dataquality": __version__, "python": platform.python_version(), "numpy": np.__version__}
+    return out
+
+
+def _dups(values: list) -> list:
+    seen, dups = set(), []
+    for v in values:
+        if v in seen and v not in dups:
+            dups.append(v)
+            if len(dups) >= 10:
+                break
+        seen.add(v)
+    return dups
+
+
+def _as_list(v: Any, *, fn: str, arg: str) -> list:
+    if v is None or isinstance(v, (str, bytes)):
+        raise InputTypeError(f"{fn}: `{arg}` must be a list (one value per sample); got {type(v).__name__}.")
+    if hasattr(v, "tolist"):
+        return list(to_numpy(v, fn=fn, arg=arg).tolist()) if not hasattr(v, "to_list") else v.to_list()
+    try:
+        return list(v)
+    except TypeError:
+        raise InputTypeError(f"{fn}: `{arg}` must be a list (one value per sample); got {type(v).__name__}.") from None
+
+
+def _check_probs(arr: np.ndarray, *, fn: str) -> None:
+    if (arr < 0).any() or (arr > 1).any():
+        raise SchemaError(f"{fn}: `probs` must lie in [0, 1]; got values from {float(arr.min())} to {float(arr.max())}.")
+
