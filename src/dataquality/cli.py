@@ -1,0 +1,66 @@
+"""The ``dq`` command line: ``dq demo``, ``dq runs``, ``dq version``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import DemoConfig, run_demo
+
+    cfg = DemoConfig(
+        n_train=args.train, n_validation=args.validation, n_test=args.test,
+        n_inference=args.inference, epochs=args.epochs, seed=args.seed,
+        project_name=args.project, run_name=args.run,
+    )
+    run_demo(cfg, root=args.root)
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from .store import list_runs, root_dir
+
+    runs = list_runs(args.root)
+    if args.json:
+        print(json.dumps(runs, indent=2))
+        return 0
+    if not runs:
+        print(f"no runs under {root_dir(args.root)}")
+        return 0
+    for r in runs:
+        print(f"{r['project_name']}/{r['run_name']:<28} {r['task_type']:<20} {r['status']:<9} "
+              f"splits={','.join(r['splits'])}  {r['path']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dq", description="dataquality: local data quality for NLP models")
+    parser.add_argument("--root", default=None, help="store root (default $DQ_HOME or ~/.dataquality)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="train a small real classifier (MiniLM + MLP on Rotten Tomatoes), log it, finish")
+    p.add_argument("--train", type=int, default=2000)
+    p.add_argument("--validation", type=int, default=500)
+    p.add_argument("--test", type=int, default=500)
+    p.add_argument("--inference", type=int, default=300, help="samples per inference set (plots, headlines)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--project", default="demo")
+    p.add_argument("--run", default="rotten-tomatoes-minilm")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("runs", help="list the runs in the store")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_runs)
+
+    p = sub.add_parser("version", help="print the version")
+    p.set_defaults(func=lambda a: print(__import__("dataquality").__version__) or 0)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
