@@ -94,8 +94,8 @@ def run_demo(cfg: DemoConfig = DemoConfig(), *, root=None, verbose: bool = True)
     tensors = {}
     for k, df in frames.items():
         y = df["label"].map({l: i for i, l in enumerate(labels)}).to_numpy() if "label" in df else None
-        tensors[k] = (torch.from_numpy(np.array(embs[k])), torch.as_tensor(df["id"].to_numpy()),
-                      None if y is None else torch.as_tensor(y))
+        tensors[k] = (torch.from_numpy(np.array(embs[k])), torch.as_tensor(np.array(df["id"])),
+                      None if y is None else torch.as_tensor(np.array(y)))
     for epoch in range(cfg.epochs):
         dq.set_epoch(epoch)
         dq.set_split("training")
