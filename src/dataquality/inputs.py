@@ -183,39 +183,45 @@ def normalize_frame(
                 f"{fn}: split {split!r} needs labels, but the dataset has no {cols.label!r} column; "
                 f"columns are {sorted(present)}. Pass `label=<column name>`."
             )
-        out.update(_gold_columns(df[cols.label].tolist(), ids, fn=fn, labels=labels))
+        out.update(_gold_columns(df[cols.label].tolist(), ids, fn=fn, labels=labels, col=cols.label))
 
     for m in cols.meta:
         if m not in present:
-            raise SchemaError(f"{fn}: meta column {m!r} is not in the dataset; columns are {sorted(present)}.")
+            raise SchemaError(
+                f"{fn}: `meta` column {m!r} is not in the dataset; columns are {sorted(present)}."
+            )
         if m in S.RESERVED_COLUMNS or m in (cols.id, cols.text, cols.label, cols.text_pair):
             raise SchemaError(
-                f"{fn}: meta column {m!r} clashes with a column dataquality uses; rename it "
+                f"{fn}: `meta` column {m!r} clashes with a column dataquality uses; rename it "
                 f"(reserved: {sorted(S.RESERVED_COLUMNS)})."
             )
         try:
             arr = pa.array(df[m].tolist(), from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-            raise SchemaError(f"{fn}: meta column {m!r} must hold numbers, strings or booleans: {e}") from None
+            raise SchemaError(f"{fn}: `meta` column {m!r} must hold numbers, strings or booleans: {e}") from None
         if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_string(arr.type)
                 or pa.types.is_large_string(arr.type) or pa.types.is_boolean(arr.type) or pa.types.is_null(arr.type)
                 or pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type)):
             raise SchemaError(
-                f"{fn}: meta column {m!r} must hold numbers, strings, booleans or dates; got {arr.type}."
+                f"{fn}: `meta` column {m!r} must hold numbers, strings, booleans or dates; got {arr.type}."
             )
         out[m] = arr
     return pa.table(out)
 
 
-def _gold_columns(values: list, ids: np.ndarray, *, fn: str, labels: list[str] | None) -> dict:
+def _gold_columns(
+    values: list, ids: np.ndarray, *, fn: str, labels: list[str] | None, col: str = "label"
+) -> dict:
     """Map user labels to the ``gold`` (names) or, while labels are unknown, ``gold_index`` column."""
     import pyarrow as pa
 
+    arg = f"`label` (column {col!r})"
     missing = [i for i, v in enumerate(values) if _missing(v)]
     if missing:
         raise LabelError(
-            f"{fn}: every labeled sample needs a label; {len(missing)} are missing, e.g. ids "
-            f"{[ids[i].item() if hasattr(ids[i], 'item') else ids[i] for i in missing[:5]]}."
+            f"{fn}: {arg} must hold a label for every sample of a labeled split; {len(missing)} "
+            f"are missing, e.g. ids {[ids[i].item() if hasattr(ids[i], 'item') else ids[i] for i in missing[:5]]}. "
+            "Log unlabeled data as split 'inference'."
         )
     is_int = [isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) or
               (isinstance(v, float) and v.is_integer()) for v in values]
@@ -224,27 +230,28 @@ def _gold_columns(values: list, ids: np.ndarray, *, fn: str, labels: list[str] |
         idx = np.asarray(values, dtype=np.int64)
         if labels is None:
             if idx.min() < 0:
-                raise LabelError(f"{fn}: integer labels must be >= 0; got {int(idx.min())}.")
+                raise LabelError(f"{fn}: {arg} integer labels must be >= 0; got {int(idx.min())}.")
             return {S.GOLD_INDEX: pa.array(idx)}
         bad = (idx < 0) | (idx >= len(labels))
         if bad.any():
             raise LabelError(
-                f"{fn}: integer labels index the {len(labels)} labels set by dq.set_labels_for_run "
-                f"(0..{len(labels) - 1}); got {sorted(set(idx[bad].tolist()))[:10]}."
+                f"{fn}: {arg} integer labels index the {len(labels)} labels set by "
+                f"dq.set_labels_for_run, so must be in 0..{len(labels) - 1}; got "
+                f"{sorted(set(idx[bad].tolist()))[:10]}."
             )
         return {S.GOLD: pa.array(np.asarray(labels, dtype=object)[idx], pa.string())}
     if all(is_str):
         if labels is not None:
-            check_label_names(values, labels, fn=fn)
+            check_label_names(values, labels, fn=fn, arg=arg)
         return {S.GOLD: pa.array(values, pa.string())}
     types = sorted({type(v).__name__ for v in values})
-    raise LabelError(f"{fn}: labels must be all label names (str) or all integers; got a mix of {types}.")
+    raise LabelError(f"{fn}: {arg} must hold all label names (str) or all integers; got a mix of {types}.")
 
 
-def check_label_names(values: Iterable[str], labels: list[str], *, fn: str) -> None:
+def check_label_names(values: Iterable[str], labels: list[str], *, fn: str, arg: str = "`label`") -> None:
     unknown = sorted(set(values) - set(labels))
     if unknown:
         raise LabelError(
-            f"{fn}: labels {unknown[:10]} are not among the labels set by dq.set_labels_for_run "
-            f"{labels}."
+            f"{fn}: {arg} must hold labels set by dq.set_labels_for_run {labels}; got unknown "
+            f"labels {unknown[:10]}."
         )

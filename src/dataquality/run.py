@@ -21,6 +21,11 @@ import numpy as np
 from . import schema as S
 from . import store
 from ._convert import check_ids, check_matrix, to_numpy
+# Imported here, while the package is still initialising, and not lazily inside Run.finish:
+# the first import of a submodule binds it as an attribute of the package, so a lazy
+# ``from .finish import ...`` would replace the function ``dq.finish`` by the module
+# ``dataquality.finish`` after the first finish() ("'module' object is not callable").
+from .finish import finish_run
 from .exceptions import (
     ConfigurationError,
     DuplicateIdError,
@@ -176,11 +181,13 @@ class Run:
         self.inference_name: str | None = None
         self.finished = False
         self._writer = None
+        self._writer_gen = 0
         self._input_ids: dict[str, set] = {}
         self._output_ids: dict[tuple[str, int | None], set] = {}
         self._claimed: set[str] = set()
         self._sample_buffer: dict[str, list[dict]] = {}
         self._sample_buffer_meta: dict[str, tuple] = {}
+        self._sample_buffer_ids: dict[str, set] = {}
         self._atexit_registered = False
 
     # -- state -----------------------------------------------------------------------------------
@@ -219,13 +226,14 @@ class Run:
         old = self.labels
         if old is not None and old != new:
             raise ConfigurationError(
-                f"{fn}: run {self.project_name}/{self.run_name} already has labels {old}; got "
-                f"{new}. Labels (and their order) must match the ones used in training."
+                f"{fn}: `labels` must match the labels {old} that run {self.project_name}/"
+                f"{self.run_name} already has (names and order, as used in training); got {new}."
             )
         width = self.manifest.get("logits_dim")
         if width is not None and width != len(new):
             raise ConfigurationError(
-                f"{fn}: model outputs were logged with {width} logit columns; got {len(new)} labels."
+                f"{fn}: `labels` must name one label per logit column, and model outputs were "
+                f"logged with {width} logit columns; got {len(new)} labels {new}."
             )
         self.manifest["labels"] = new
         self._save_manifest()
@@ -282,10 +290,11 @@ class Run:
                     "dq.set_split('inference', inference_name=...)."
                 )
             name = store.check_name(name, fn=fn, arg="inference_name")
-        elif name is not None and split is not None:
-            raise SplitError(f"{fn}: `inference_name` applies only to split 'inference'; got split {split!r}.")
-        else:
-            name = None
+        elif name is not None:
+            raise SplitError(
+                f"{fn}: `inference_name` applies only to split 'inference'; got split "
+                f"{split if split is not None else s!r}{'' if split is not None else ' (set by dq.set_split)'}."
+            )
         return s, name
 
     def _claim(self, key: str, fn: str) -> None:
@@ -303,12 +312,13 @@ class Run:
                     )
         self._claimed.add(key)
 
-    def _check_id_type(self, ids: np.ndarray, fn: str) -> str:
+    def _check_id_type(self, ids: np.ndarray, fn: str, arg: str = "ids") -> str:
         kind = "int" if ids.dtype.kind == "i" else "str"
         known = self.manifest.get("id_type")
         if known is not None and known != kind:
             raise InputTypeError(
-                f"{fn}: ids in this run are {'integers' if known == 'int' else 'strings'}; got "
+                f"{fn}: `{arg}` must be {'integers' if known == 'int' else 'strings'} like the ids "
+                f"logged before in run {self.project_name}/{self.run_name}; got "
                 f"{'integers' if kind == 'int' else 'strings'} (e.g. {ids[:3].tolist()}). Use one id type."
             )
         return kind
@@ -359,19 +369,26 @@ class Run:
                 for df in iter_frames(dataset, fn=fn, batch_size=batch_size, cols=cols):
                     table = normalize_frame(df, fn=fn, cols=cols, split=s, labels=self.labels)
                     ids = table.column(S.ID).to_numpy(zero_copy_only=False)
-                    kind = self._check_id_type(ids, fn)
+                    kind = self._check_id_type(ids, fn, arg="id")
                     if id_kind is not None and kind != id_kind:
-                        raise InputTypeError(f"{fn}: ids mix integers and strings across the dataset.")
+                        raise InputTypeError(
+                            f"{fn}: `id` (column {cols.id!r}) must be all integers or all strings; the "
+                            f"dataset mixes them across batches (e.g. {ids[:3].tolist()})."
+                        )
                     id_kind = kind
                     ids_list = ids.tolist()
                     batch_set = set(ids_list)
                     if len(batch_set) != len(ids_list):
-                        raise DuplicateIdError(f"{fn}: ids must be unique within split {key!r}; {_dups(ids_list)} repeat.")
+                        raise DuplicateIdError(
+                            f"{fn}: `id` (column {cols.id!r}) must be unique within split {key!r}; "
+                            f"got {_dups(ids_list)} more than once."
+                        )
                     clash = (batch_set & seen) | (batch_set & new_ids)
                     if clash:
                         raise DuplicateIdError(
-                            f"{fn}: ids {sorted(clash, key=str)[:10]} were already logged for split "
-                            f"{key!r}; every sample of a split needs its own id."
+                            f"{fn}: `id` (column {cols.id!r}) must be unique within split {key!r}; "
+                            f"ids {sorted(clash, key=str)[:10]} were already logged for it. Every "
+                            "sample of a split needs its own id."
                         )
                     new_ids |= batch_set
                     written.append(self._write_input_part(key, table))
@@ -465,21 +482,30 @@ class Run:
             row["text_pair"] = text_pair
         meta = meta or {}
         row.update(meta)
-        shape = (tuple(sorted(row)), s, name)
-        prev = self._sample_buffer_meta.get(key)
-        if prev is not None and prev != shape:
-            self._flush_samples(key)
         # validate the row alone now, so a bad sample fails at its own call
         import pandas as pd
 
         cols = Columns(meta=tuple(meta), label_explicit=label is not None)
         table = normalize_frame(pd.DataFrame([row]), fn=fn, cols=cols, split=s, labels=self.labels)
         rid = table.column(S.ID).to_pylist()[0]
-        buf_ids = {r["id"] for r in self._sample_buffer.get(key, ())}
+        kind = self._check_id_type(table.column(S.ID).to_numpy(zero_copy_only=False), fn, arg="id")
+        buf_ids = self._sample_buffer_ids.setdefault(key, set())
         if rid in self._input_ids.get(key, ()) or rid in buf_ids:
-            raise DuplicateIdError(f"{fn}: id {rid!r} was already logged for split {key!r}.")
-        self._check_id_type(table.column(S.ID).to_numpy(zero_copy_only=False), fn)
+            raise DuplicateIdError(f"{fn}: `id` {rid!r} was already logged for split {key!r}.")
+        row["id"] = rid
+        if S.GOLD in table.column_names:  # labels known: store the name, so int and str labels mix
+            row["label"] = table.column(S.GOLD).to_pylist()[0]
+        elif S.GOLD_INDEX in table.column_names:
+            row["label"] = table.column(S.GOLD_INDEX).to_pylist()[0]
+        # rows of one buffer share their columns and label type; a change starts a new part
+        shape = (tuple(sorted(row)), s, name, type(row.get("label")).__name__)
+        prev = self._sample_buffer_meta.get(key)
+        if prev is not None and prev != shape:
+            self._flush_samples(key)
+        if self.manifest.get("id_type") is None:  # buffered, not written: later calls compare
+            self.manifest["id_type"] = kind
         self._sample_buffer.setdefault(key, []).append(row)
+        buf_ids.add(rid)
         self._sample_buffer_meta[key] = shape
         if len(self._sample_buffer[key]) >= 10_000:
             self._flush_samples(key)
@@ -490,9 +516,10 @@ class Run:
         for k in [key] if key is not None else list(self._sample_buffer):
             rows = self._sample_buffer.pop(k, None)
             shape = self._sample_buffer_meta.pop(k, None)
+            self._sample_buffer_ids.pop(k, None)
             if not rows:
                 continue
-            _, s, name = shape
+            _, s, name, _ = shape
             metas = [c for c in rows[0] if c not in ("id", "text", "label", "text_pair")]
             self.log_dataset(
                 pd.DataFrame(rows), split=s, inference_name=name, meta=metas,
@@ -551,7 +578,8 @@ class Run:
                 clash = sorted(seen.intersection(ids_list), key=str)[:10]
                 where = f"split {key!r}" + ("" if ep is None else f", epoch {ep}")
                 raise DuplicateIdError(
-                    f"{fn}: ids {clash} were already logged for {where}; each sample is logged once per epoch."
+                    f"{fn}: `ids` {clash} were already logged for {where}; each sample is logged "
+                    "once per epoch (a new epoch may log the same ids again)."
                 )
             self._claim(key, fn)
             changed = False
@@ -605,7 +633,12 @@ class Run:
         if self._writer is None or not self._writer.alive:
             from .writer import OutputWriter
 
-            self._writer = OutputWriter(self.session)
+            # A new writer (after finish() failed, or after fail()) restarts its part counter:
+            # give each writer of this session its own token, so its parts never take (and
+            # overwrite) the names of parts an earlier writer wrote. The names still start with
+            # ``part-<session>-``, which is what _claim looks for.
+            self._writer_gen += 1
+            self._writer = OutputWriter(f"{self.session}-w{self._writer_gen}")
             if not self._atexit_registered:
                 atexit.register(self._at_exit)
                 self._atexit_registered = True
@@ -642,8 +675,6 @@ class Run:
         """
         fn = "dq.finish"
         self._check_active(fn)
-        from .finish import finish_run
-
         self.flush()
         if self._writer is not None:
             self._writer.close()
@@ -671,16 +702,32 @@ class Run:
                     pass
             self.manifest["status"] = "failed"
             self._save_manifest()
+            if self._atexit_registered:  # the writer is closed: nothing is left to write at exit
+                atexit.unregister(self._at_exit)
+                self._atexit_registered = False
 
     def __enter__(self) -> "Run":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self.finished:
+            return
         if exc_type is None:
-            if not self.finished:
+            try:
                 self.finish()
-        elif not self.finished:
+            except BaseException:
+                # finish() itself failed (a writer error, data that does not add up): the run
+                # did not finish, so it is marked failed; finish()'s error is the one raised.
+                self._fail_quietly()
+                raise
+        else:
+            self._fail_quietly()  # the caller's exception propagates, not one from cleaning up
+
+    def _fail_quietly(self) -> None:
+        try:
             self.fail()
+        except Exception as e:  # noqa: BLE001 - said on stderr; the exception in flight wins
+            print(f"dataquality: marking {self.project_name}/{self.run_name} failed: {e}", file=sys.stderr)
 
 
 def _print_report(run: Run, report: dict) -> None:
