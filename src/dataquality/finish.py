@@ -189,7 +189,7 @@ def _index(ids: np.ndarray, *, fn: str, what: str):
     return index
 
 
-def compute_split(run: "Run", key: str, *, signals: bool, fn: str) -> dict:
+def compute_split(run: "Run", key: str, *, signals: bool, fn: str, shared: dict | None = None) -> dict:
     """Join and write ``results/<key>/``; returns the split's summary."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -288,6 +288,8 @@ def compute_split(run: "Run", key: str, *, signals: bool, fn: str) -> dict:
             epochs=[e.epoch for e in epochs] if split != S.INFERENCE else [],
             texts=samples.column(S.TEXT),
             settings=run.manifest.get("signal_settings", {}),
+            results_root=paths.results(),
+            shared=shared if shared is not None else {},
         )
         signal_summary: dict = {}
         signal_cols: dict = {}
@@ -430,6 +432,7 @@ def finish_run(run: "Run", *, signals: bool, fn: str) -> dict:
     report: dict = {"splits": {}, "unchanged": [], "inputs_without_outputs": []}
     done = set(input_split_keys(paths)) - set(keys)
     report["inputs_without_outputs"] = sorted(done)
+    shared: dict = {}  # what one split's signals leave for the next (the training reference)
     for key in keys:
         fp = fingerprint(paths, key)
         prev = results.get(key)
@@ -437,7 +440,7 @@ def finish_run(run: "Run", *, signals: bool, fn: str) -> dict:
             report["unchanged"].append(key)
             continue
         t0 = time.perf_counter()
-        split_summary = compute_split(run, key, signals=signals, fn=fn)
+        split_summary = compute_split(run, key, signals=signals, fn=fn, shared=shared)
         split_summary["seconds"] = round(time.perf_counter() - t0, 3)
         summary["splits"][key] = split_summary
         results[key] = {"fingerprint": fp, "finished_at": store.now_iso(), "n_samples": split_summary["n_samples"]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -31,6 +32,14 @@ class SplitArrays:
     epochs : list of int
     texts : pyarrow.ChunkedArray of str
         Sample texts (``.to_pylist()`` when a signal needs Python strings).
+    settings : dict
+        The run's ``signal_settings`` (knobs such as ``likely_mislabeled_dep_percentile``).
+    results_root : Path or None
+        ``results/`` of the run, to read the training split's results from other splits.
+    columns : dict
+        Columns produced by the signals that ran before (registry order).
+    memo, shared : dict
+        Intermediate results shared between the signals of one split / of every split.
     """
 
     split: str
@@ -44,6 +53,10 @@ class SplitArrays:
     epochs: list[int]
     texts: object
     settings: dict = field(default_factory=dict)
+    results_root: Path | None = None
+    columns: dict = field(default_factory=dict)  # filled by run_signals, in registry order
+    memo: dict = field(default_factory=dict)  # per-split intermediate results shared by signals
+    shared: dict = field(default_factory=dict)  # shared by every split of one finish()
 
     @property
     def pred(self) -> np.ndarray:
@@ -105,6 +118,7 @@ def run_signals(data: SplitArrays, names: list[str] | None = None) -> tuple[dict
             if len(values) != n:
                 raise RuntimeError(f"signal {name!r} returned {len(values)} values for column {col!r}; expected {n}.")
             columns[col] = values
+            data.columns[col] = values
         if res.flag:
             flags[name] = res.flag
         if res.summary:
@@ -112,23 +126,3 @@ def run_signals(data: SplitArrays, names: list[str] | None = None) -> tuple[dict
     if flags:
         summary["flags"] = flags
     return columns, summary
-
-
-def _is_misclassified(data: SplitArrays) -> SignalResult:
-    wrong = data.pred != data.gold
-    return SignalResult(
-        columns={"is_misclassified": wrong},
-        flag="is_misclassified",
-        summary={"count": int(wrong.sum()), "rate": float(wrong.mean()) if len(wrong) else 0.0},
-    )
-
-
-register(
-    Signal(
-        name="is_misclassified",
-        fn=_is_misclassified,
-        inputs=("gold", "probs"),
-        splits=S.LABELED_SPLITS,
-        doc="True where the final-epoch argmax differs from the gold label.",
-    )
-)

@@ -1,0 +1,149 @@
+"""Data Error Potential (DEP): how likely a labeled sample is a problem, in [0, 1], higher = worse.
+
+The reference is Galileo's ``(1 − AUM) / 2`` (kept as the ``aum`` column). DEP adds two pieces of
+evidence the training dynamics miss:
+
+1. **Neighbour labels.** The labels of the sample's ``k`` nearest training neighbours in embedding
+   space (itself excluded), smoothed toward the class prior, give a label distribution ``q`` that
+   does not come from a model that has memorised the sample's own (possibly wrong) label
+   (cf. Bahri, Jiang, Gupta. "Deep k-NN for Noisy Labels." ICML 2020).
+2. **Per-class calibration.** Classes differ in how confident the model is on their members; as in
+   confident learning, each class's probability is divided by that class's threshold (the mean
+   probability the class gets on the samples labeled with it) and rows are renormalised.
+
+The blend ``p = w·p̄ + (1 − w)·q`` of the mean probability over epochs ``p̄`` and ``q`` is
+calibrated, and DEP = ``(1 − margin) / 2`` with margin = calibrated p(gold) − max over the other
+classes. Thresholds per split: easy = mean(DEP), hard = mean(DEP) + std(DEP) (the reference's
+``(1 − mean AUM)/2`` and ``+ std(AUM)/2`` applied to DEP).
+
+References
+----------
+Northcutt, Jiang, Chuang. "Confident Learning: Estimating Uncertainty in Dataset Labels." JAIR 2021.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .reference import reference_for, reference_neighbors
+from .registry import SignalResult, SplitArrays
+
+DEFAULTS = {"dep_knn_k": 10, "dep_knn_weight": 0.5, "dep_prior_strength": 1.0}
+
+
+def setting(data: SplitArrays, name: str):
+    return data.settings.get(name, DEFAULTS[name])
+
+
+def mean_probs(epoch_probs: np.ndarray) -> np.ndarray:
+    """Mean probability over the epochs a sample was logged. (E, n, k) -> (n, k)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(epoch_probs, axis=0)
+
+
+def knn_label_distribution(nb_idx: np.ndarray, ref_gold: np.ndarray, n_labels: int, *,
+                           prior: np.ndarray, strength: float) -> np.ndarray:
+    """Label distribution of each sample's neighbours, smoothed toward ``prior``.
+
+    Parameters
+    ----------
+    nb_idx : numpy.ndarray of int, shape (n, k)
+        Reference rows of the neighbours; ``-1`` for none.
+    ref_gold : numpy.ndarray of int, shape (n_ref,)
+    prior : numpy.ndarray, shape (n_labels,)
+    strength : float
+        Pseudo-count of the prior.
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (n, n_labels); rows sum to 1.
+    """
+    n, k = nb_idx.shape
+    valid = nb_idx >= 0
+    labels = np.where(valid, ref_gold[np.clip(nb_idx, 0, None)], 0)
+    counts = np.zeros((n, n_labels), dtype=np.float32)
+    rows = np.repeat(np.arange(n), k)
+    np.add.at(counts, (rows[valid.ravel()], labels.ravel()[valid.ravel()]), 1.0)
+    counts += strength * prior[None, :]
+    return counts / counts.sum(axis=1, keepdims=True)
+
+
+def class_thresholds(p: np.ndarray, gold: np.ndarray, n_labels: int) -> np.ndarray:
+    """Confident-learning thresholds: t_c = mean of p[:, c] over samples labeled c (1/k if none)."""
+    t = np.full(n_labels, 1.0 / n_labels, dtype=np.float64)
+    for c in range(n_labels):
+        m = gold == c
+        if m.any():
+            t[c] = max(float(p[m, c].mean()), 1e-6)
+    return t
+
+
+def calibrate(p: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Divide each class column by its threshold and renormalise the rows."""
+    q = p / thresholds[None, :]
+    return q / q.sum(axis=1, keepdims=True)
+
+
+def margin_of(p: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    r = np.arange(len(gold))
+    g = p[r, gold]
+    other = p.copy()
+    other[r, gold] = -np.inf
+    return g - (other.max(axis=1) if p.shape[1] > 1 else 0.0)
+
+
+def neighbor_labels(data: SplitArrays) -> np.ndarray | None:
+    """``q``: the smoothed label distribution of the split's nearest training neighbours."""
+    cached = data.memo.get("knn_q")
+    if cached is not None:
+        return cached
+    nb = reference_neighbors(data, int(setting(data, "dep_knn_k")))
+    if nb is None:
+        return None
+    ref = reference_for(data)
+    idx = nb[1]
+    prior = np.bincount(ref.gold, minlength=len(data.labels)).astype(np.float32)
+    prior /= max(prior.sum(), 1.0)
+    q = knn_label_distribution(idx, ref.gold, len(data.labels), prior=prior,
+                               strength=float(setting(data, "dep_prior_strength")))
+    data.memo["knn_q"] = q
+    return q
+
+
+def blended_probs(data: SplitArrays) -> np.ndarray:
+    """Calibrated blend of the mean probability over epochs and the neighbour label distribution."""
+    cached = data.memo.get("blended")
+    if cached is not None:
+        return cached
+    p = mean_probs(data.epoch_probs) if data.epoch_probs is not None else data.probs
+    p = np.nan_to_num(p, nan=1.0 / len(data.labels)).astype(np.float64)
+    q = neighbor_labels(data)
+    if q is not None:
+        w = float(setting(data, "dep_knn_weight"))
+        p = w * p + (1.0 - w) * q
+    out = calibrate(p, class_thresholds(p, data.gold, len(data.labels)))
+    data.memo["blended"] = out
+    return out
+
+
+def data_error_potential(data: SplitArrays) -> SignalResult:
+    """DEP per sample and the split's easy/hard thresholds and histogram."""
+    p = blended_probs(data)
+    dep = np.clip((1.0 - margin_of(p, data.gold)) / 2.0, 0.0, 1.0).astype(np.float32)
+    easy = float(dep.mean()) if len(dep) else 0.0
+    hard = min(easy + (float(dep.std()) if len(dep) else 0.0), 1.0)
+    hist, edges = np.histogram(dep, bins=20, range=(0.0, 1.0))
+    return SignalResult(
+        columns={"data_error_potential": dep},
+        summary={
+            "easy_threshold": easy,
+            "hard_threshold": hard,
+            "mean": easy,
+            "histogram": {"counts": hist.tolist(), "edges": edges.round(4).tolist()},
+            "n_hard": int((dep >= hard).sum()),
+            "uses_neighbors": data.memo.get("knn_q") is not None,
+        },
+    )
