@@ -189,8 +189,15 @@ def _index(ids: np.ndarray, *, fn: str, what: str):
     return index
 
 
-def compute_split(run: "Run", key: str, *, signals: bool, fn: str, shared: dict | None = None) -> dict:
-    """Join and write ``results/<key>/``; returns the split's summary."""
+def compute_split(run: "Run", key: str, *, signals: bool, fn: str, shared: dict | None = None) -> tuple[dict, Path]:
+    """Join and write a split's results into a temporary folder under ``results/``.
+
+    Returns
+    -------
+    summary : dict
+    tmp : Path
+        The folder to move to ``results/<key>`` once every split has succeeded.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -297,7 +304,6 @@ def compute_split(run: "Run", key: str, *, signals: bool, fn: str, shared: dict 
             signal_cols, signal_summary = run_signals(data)
         samples = _assemble(samples, cols, signal_cols)
         pq.write_table(samples, tmp / S.SAMPLES_FILE)
-        store.replace_dir(tmp, paths.results(key))
     except BaseException:
         import shutil
 
@@ -318,7 +324,7 @@ def compute_split(run: "Run", key: str, *, signals: bool, fn: str, shared: dict 
         summary["gold_counts"] = _counts(gold, labels)
         summary["accuracy"] = float((pred == gold).mean()) if n else None
     summary["signals"] = signal_summary
-    return summary
+    return summary, tmp
 
 
 def _assemble(samples, base_cols: dict, signal_cols: dict):
@@ -433,18 +439,39 @@ def finish_run(run: "Run", *, signals: bool, fn: str) -> dict:
     done = set(input_split_keys(paths)) - set(keys)
     report["inputs_without_outputs"] = sorted(done)
     shared: dict = {}  # what one split's signals leave for the next (the training reference)
-    for key in keys:
-        fp = fingerprint(paths, key)
+    fingerprints = {key: fingerprint(paths, key) for key in keys}
+
+    def unchanged(key: str) -> bool:
         prev = results.get(key)
-        if prev and prev.get("fingerprint") == fp and (paths.results(key) / S.SAMPLES_FILE).exists():
-            report["unchanged"].append(key)
-            continue
-        t0 = time.perf_counter()
-        split_summary = compute_split(run, key, signals=signals, fn=fn, shared=shared)
-        split_summary["seconds"] = round(time.perf_counter() - t0, 3)
-        summary["splits"][key] = split_summary
-        results[key] = {"fingerprint": fp, "finished_at": store.now_iso(), "n_samples": split_summary["n_samples"]}
-        report["splits"][key] = split_summary
+        return bool(prev and prev.get("fingerprint") == fingerprints[key]
+                    and (paths.results(key) / S.SAMPLES_FILE).exists())
+
+    # Other splits are scored against training (neighbours, map, thresholds): new training
+    # results make every split's results stale.
+    retrain = S.TRAIN in keys and not unchanged(S.TRAIN)
+    staged: list[tuple[str, Path]] = []
+    try:
+        for key in keys:
+            if not retrain and unchanged(key):
+                report["unchanged"].append(key)
+                continue
+            t0 = time.perf_counter()
+            split_summary, tmp = compute_split(run, key, signals=signals, fn=fn, shared=shared)
+            staged.append((key, tmp))
+            split_summary["seconds"] = round(time.perf_counter() - t0, 3)
+            report["splits"][key] = split_summary
+    except BaseException:
+        import shutil
+
+        for _, tmp in staged:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    # Every split succeeded: move the results into place together.
+    for key, tmp in staged:
+        store.replace_dir(tmp, paths.results(key))
+        summary["splits"][key] = report["splits"][key]
+        results[key] = {"fingerprint": fingerprints[key], "finished_at": store.now_iso(),
+                        "n_samples": report["splits"][key]["n_samples"]}
     summary["labels"] = labels
     summary["project_name"], summary["run_name"] = run.project_name, run.run_name
     store.write_json(summary_path, summary)
