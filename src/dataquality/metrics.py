@@ -16,6 +16,8 @@ import numpy as np
 from . import schema as S
 from . import store
 from .exceptions import RunNotFoundError, SplitError
+from .filters import Filter
+from .query import ROW, select
 from .run import check_epoch, normalize_split
 
 PathLike = str | os.PathLike | None
@@ -48,6 +50,7 @@ def get_dataframe(
     inference_name: str = "",
     include_embs: bool = False,
     include_probs: bool = False,
+    filter: Filter | dict | None = None,
     *,
     root: PathLike = None,
 ):
@@ -59,6 +62,10 @@ def get_dataframe(
         Add an ``emb`` column (one float32 vector per row, final epoch).
     include_probs : bool
         Add a ``prob`` column (one probability vector per row, final epoch, label order).
+    filter : dict or Filter, optional
+        Keep only the matching samples (see :class:`dataquality.filters.Filter`); an alert's
+        ``filter`` can be passed as it is. With ``similar_to``, a ``similarity`` column is added
+        and rows come by descending similarity.
 
     Returns
     -------
@@ -69,11 +76,18 @@ def get_dataframe(
 
     fn = "dq.metrics.get_dataframe"
     _, _, _, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
-    df = pq.read_table(d / S.SAMPLES_FILE).to_pandas()
+    if filter is None:
+        df = pq.read_table(d / S.SAMPLES_FILE).to_pandas()
+        rows = None
+    else:
+        df = select(d, filter, fn=fn)
+        rows = df.pop(ROW).to_numpy()
     if include_embs:
-        df[S.EMB] = list(_load_npy(d / S.EMBEDDINGS_FILE, fn=fn, what="embeddings"))
+        embs = _load_npy(d / S.EMBEDDINGS_FILE, fn=fn, what="embeddings")
+        df[S.EMB] = list(embs if rows is None else embs[rows])
     if include_probs:
-        df[S.PROB] = list(_load_npy(d / S.PROBS_FILE, fn=fn, what="probabilities"))
+        probs = _load_npy(d / S.PROBS_FILE, fn=fn, what="probabilities")
+        df[S.PROB] = list(probs if rows is None else probs[rows])
     return df
 
 
@@ -199,3 +213,349 @@ def get_summary(project_name: str, run_name: str, *, root: PathLike = None) -> d
     if not paths.summary.exists():
         raise RunNotFoundError(f"dq.metrics.get_summary: run {project_name}/{run_name} has no results yet; call dq.finish().")
     return store.read_json(paths.summary)
+
+
+# -- summaries, metrics and alerts ----------------------------------------------------------------
+
+
+def _split_summary(paths, key: str, fn: str) -> dict:
+    if not paths.summary.exists():
+        raise RunNotFoundError(f"{fn}: the run has no results yet; call dq.finish().")
+    s = store.read_json(paths.summary)
+    if key not in s.get("splits", {}):
+        raise RunNotFoundError(f"{fn}: no summary for split {key!r}; splits: {sorted(s.get('splits', {}))}.")
+    return s["splits"][key]
+
+
+def meta_columns(columns: list[str]) -> list[str]:
+    """The user's meta columns among a results table's columns."""
+    return [c for c in columns if c not in S.RESERVED_COLUMNS]
+
+
+def get_run_summary(
+    project_name: str,
+    run_name: str,
+    split: str,
+    inference_name: str = "",
+    filter: Filter | dict | None = None,
+    *,
+    root: PathLike = None,
+) -> dict[str, Any]:
+    """Metrics of a split: accuracy, per-class and weighted precision/recall/F1, confusion matrix,
+    top misclassified pairs, DEP thresholds and histogram, clusters, alerts.
+
+    With a ``filter`` the classification metrics are recomputed on the matching samples.
+    """
+    from .signals.summary import classification_metrics, top_misclassified_pairs
+
+    fn = "dq.metrics.get_run_summary"
+    paths, manifest, key, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
+    base = _split_summary(paths, key, fn)
+    sig = base.get("signals", {})
+    out: dict[str, Any] = {k: base[k] for k in ("split", "inference_name", "n_samples", "epochs") if k in base}
+    out.update(sig.get("summary", {}))
+    if "data_error_potential" in sig:
+        out["data_error_potential"] = sig["data_error_potential"]
+    for name in ("likely_mislabeled", "is_on_the_boundary", "is_misclassified"):
+        if name in sig:
+            out[name] = sig[name]
+    if filter is not None:
+        labels = manifest["labels"]
+        df = select(d, filter, fn=fn, columns=[S.GOLD, S.PRED, S.CONFIDENCE])
+        out = {"split": base.get("split"), "inference_name": base.get("inference_name"),
+               "n_samples": int(len(df)), "filter": Filter.parse(filter, fn=fn).to_dict(),
+               "mean_confidence": float(df[S.CONFIDENCE].mean()) if len(df) else None}
+        if df[S.GOLD].notna().any():
+            idx = {l: i for i, l in enumerate(labels)}
+            g = df[S.GOLD].map(idx).to_numpy(dtype=np.int64)
+            p = df[S.PRED].map(idx).to_numpy(dtype=np.int64)
+            m = classification_metrics(g, p, labels)
+            out.update(m)
+            out["top_misclassified_pairs"] = top_misclassified_pairs(m["confusion_matrix"], labels)
+    return out
+
+
+def get_alerts(project_name: str, run_name: str, split: str, inference_name: str = "", *,
+               root: PathLike = None) -> list[dict]:
+    """The split's alerts; each has ``kind``, ``severity``, ``message``, ``count`` and the
+    ``filter`` that selects its samples (pass it to ``get_dataframe(filter=...)``)."""
+    fn = "dq.metrics.get_alerts"
+    paths, _, key, _ = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
+    return list(_split_summary(paths, key, fn).get("signals", {}).get("summary", {}).get("alerts", []))
+
+
+def get_metrics(
+    project_name: str,
+    run_name: str,
+    split: str,
+    inference_name: str = "",
+    category: str = "gold",
+    filter: Filter | dict | None = None,
+    *,
+    root: PathLike = None,
+):
+    """Metrics grouped by ``category``: ``"gold"``, ``"pred"`` or a meta column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per value of the category: ``count``, ``accuracy``, ``precision``, ``recall``,
+        ``f1`` (per class for ``gold``/``pred``; weighted within the group for a meta column),
+        ``mean_dep``, ``mean_confidence``. Numeric meta columns with many values are binned
+        into 10 quantile bins.
+    """
+    import pandas as pd
+
+    from .signals.summary import classification_metrics
+
+    fn = "dq.metrics.get_metrics"
+    _, manifest, _, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
+    labels = manifest["labels"]
+    cols = set(_columns(d))
+    if category not in (S.GOLD, S.PRED) and (category not in cols or category in S.RESERVED_COLUMNS):
+        raise SplitError(f"{fn}: `category` must be 'gold', 'pred' or a meta column {meta_columns(sorted(cols))}; got {category!r}.")
+    want = [S.GOLD, S.PRED, S.CONFIDENCE] + (["data_error_potential"] if "data_error_potential" in cols else [])
+    if category not in want:
+        want.append(category)
+    df = select(d, filter, fn=fn, columns=want)
+    has_gold = df[S.GOLD].notna().any()
+    idx = {l: i for i, l in enumerate(labels)}
+    rows = []
+    if category in (S.GOLD, S.PRED) and has_gold:
+        g = df[S.GOLD].map(idx).to_numpy(dtype=np.int64)
+        p = df[S.PRED].map(idx).to_numpy(dtype=np.int64)
+        m = classification_metrics(g, p, labels)
+        for l in labels:
+            sel = df[category] == l
+            pc = m["per_class"][l]
+            rows.append({category: l, "count": int(sel.sum()),
+                         "accuracy": float((df.loc[sel, S.GOLD] == df.loc[sel, S.PRED]).mean()) if sel.any() else None,
+                         "precision": pc["precision"], "recall": pc["recall"], "f1": pc["f1"],
+                         "mean_dep": _mean(df.loc[sel], "data_error_potential"),
+                         "mean_confidence": _mean(df.loc[sel], S.CONFIDENCE)})
+        return pd.DataFrame(rows)
+    key = df[category]
+    if key.dtype.kind in "fi" and key.nunique() > 20:
+        key = pd.qcut(key, 10, duplicates="drop").astype(str)
+    for value, grp in df.groupby(key, dropna=False, sort=True):
+        row = {category: value, "count": int(len(grp)),
+               "mean_dep": _mean(grp, "data_error_potential"), "mean_confidence": _mean(grp, S.CONFIDENCE)}
+        if has_gold:
+            g = grp[S.GOLD].map(idx).to_numpy(dtype=np.int64)
+            p = grp[S.PRED].map(idx).to_numpy(dtype=np.int64)
+            m = classification_metrics(g, p, labels)
+            row.update(accuracy=m["accuracy"], precision=m["weighted"]["precision"],
+                       recall=m["weighted"]["recall"], f1=m["weighted"]["f1"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _mean(df, col: str):
+    return float(df[col].mean()) if col in df.columns and len(df) else None
+
+
+def _columns(d: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return pq.read_schema(d / S.SAMPLES_FILE).names
+
+
+def display_distribution(
+    project_name: str,
+    run_name: str,
+    split: str,
+    inference_name: str = "",
+    column: str = "data_error_potential",
+    filter: Filter | dict | None = None,
+    bins: int = 30,
+    ax=None,
+    *,
+    root: PathLike = None,
+):
+    """Plot the distribution of a column (histogram for numbers, bar chart for categories).
+
+    DEP plots carry the split's easy/hard thresholds as vertical lines. Returns the matplotlib
+    ``Axes``; in a notebook it displays, elsewhere save it with ``ax.figure.savefig(path)``.
+    """
+    fn = "dq.metrics.display_distribution"
+    paths, _, key, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
+    cols = _columns(d)
+    if column not in cols:
+        raise SplitError(f"{fn}: `column` must be one of {cols}; got {column!r}.")
+    df = select(d, filter, fn=fn, columns=[column])
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError(f"{fn} draws with matplotlib: pip install 'dataquality[plot]'.") from None
+
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        if matplotlib.get_backend().lower() not in ("agg",) and not _interactive():
+            plt.switch_backend("Agg")
+        _, ax = plt.subplots(figsize=(7, 4))
+    values = df[column]
+    title = f"{project_name}/{run_name} · {key} · {column}"
+    if values.dtype.kind in "fiu" and values.nunique() > 12:
+        ax.hist(values.dropna().to_numpy(), bins=bins, color="#4c72b0", alpha=0.85)
+        if column == "data_error_potential":
+            dep = _split_summary(paths, key, fn).get("signals", {}).get("data_error_potential", {})
+            for name, colour in (("easy_threshold", "#55a868"), ("hard_threshold", "#c44e52")):
+                if name in dep:
+                    ax.axvline(dep[name], color=colour, linestyle="--", label=f"{name.split('_')[0]} {dep[name]:.2f}")
+            ax.legend()
+        ax.set_ylabel("samples")
+    else:
+        counts = values.astype(str).value_counts().sort_index()
+        ax.bar(counts.index.tolist(), counts.to_numpy(), color="#4c72b0")
+        ax.set_ylabel("samples")
+        ax.tick_params(axis="x", rotation=45)
+    ax.set_xlabel(column)
+    ax.set_title(title + (f" (filtered: {len(df):,})" if filter else f" ({len(df):,})"))
+    ax.figure.tight_layout()
+    return ax
+
+
+def _interactive() -> bool:
+    try:
+        from IPython import get_ipython  # type: ignore
+
+        return get_ipython() is not None
+    except ImportError:
+        return False
+
+
+# -- edits and export -------------------------------------------------------------------------------
+
+
+def create_edit(
+    project_name: str,
+    run_name: str,
+    split: str,
+    edit_action: str,
+    inference_name: str = "",
+    filter: Filter | dict | None = None,
+    new_label: str | None = None,
+    search_string: str | None = None,
+    text_replacement: str | None = None,
+    use_regex: bool = False,
+    note: str | None = None,
+    *,
+    root: PathLike = None,
+) -> dict:
+    """Record an edit: the samples ``filter`` selects now, and what to do with them.
+
+    ``edit_action`` is ``relabel`` (with ``new_label``), ``relabel_as_pred``, ``delete``,
+    ``update_text`` (``search_string`` → ``text_replacement``, ``use_regex``) or
+    ``select_for_label``. Edits are undoable (:func:`undo_edit`) and applied by
+    :func:`get_edited_dataframe` and :func:`export_dataframe`. Returns the edit's record.
+    """
+    from .edits import add_edit, validate_action
+
+    fn = "dq.metrics.create_edit"
+    paths, manifest, key, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
+    validate_action(edit_action, labels=manifest["labels"], new_label=new_label, search_string=search_string,
+                    text_replacement=text_replacement, use_regex=use_regex, fn=fn)
+    f = Filter.parse(filter, fn=fn)
+    ids = select(d, f, fn=fn, columns=[S.ID])[S.ID].tolist()
+    if not ids:
+        raise SplitError(f"{fn}: the filter selects no samples of split {key!r}; nothing to edit.")
+    return add_edit(paths.dir, split_key=key, action=edit_action, filter_dict=f.to_dict(), ids=ids,
+                    new_label=new_label, search_string=search_string, text_replacement=text_replacement,
+                    use_regex=use_regex, note=note)
+
+
+def get_edits(project_name: str, run_name: str, *, root: PathLike = None):
+    """Every edit of the run, oldest first (``undone`` marks the undone ones)."""
+    from .edits import load_edits
+
+    paths, _ = store.find_run(project_name, run_name, fn="dq.metrics.get_edits", root=root)
+    return load_edits(paths.dir)
+
+
+def undo_edit(project_name: str, run_name: str, edit_id: int | None = None, *, root: PathLike = None) -> dict:
+    """Undo an edit (the most recent active one by default); returns it."""
+    from .edits import undo
+
+    fn = "dq.metrics.undo_edit"
+    paths, _ = store.find_run(project_name, run_name, fn=fn, root=root)
+    return undo(paths.dir, edit_id, fn=fn)
+
+
+def redo_edit(project_name: str, run_name: str, edit_id: int, *, root: PathLike = None) -> dict:
+    """Re-apply an undone edit."""
+    from .edits import redo
+
+    fn = "dq.metrics.redo_edit"
+    paths, _ = store.find_run(project_name, run_name, fn=fn, root=root)
+    return redo(paths.dir, edit_id, fn=fn)
+
+
+def get_edited_dataframe(
+    project_name: str,
+    run_name: str,
+    split: str,
+    inference_name: str = "",
+    filter: Filter | dict | None = None,
+    *,
+    root: PathLike = None,
+):
+    """The split with its active edits applied: deleted samples dropped, labels and texts changed,
+    plus ``edited`` and ``selected_for_label`` columns. ``filter`` applies before the edits."""
+    from .edits import apply_edits, load_edits
+
+    fn = "dq.metrics.get_edited_dataframe"
+    paths, _, key, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
+    df = get_dataframe(project_name, run_name, split, inference_name, filter=filter, root=root)
+    return apply_edits(df, load_edits(paths.dir), key)
+
+
+def export_dataframe(
+    project_name: str,
+    run_name: str,
+    split: str,
+    path: str | os.PathLike,
+    inference_name: str = "",
+    filter: Filter | dict | None = None,
+    edited: bool = True,
+    format: str | None = None,
+    include_signals: bool = False,
+    *,
+    root: PathLike = None,
+) -> Path:
+    """Export a split (filtered and/or edited) to CSV, Parquet or JSON lines.
+
+    By default in the schema the samples were logged with (``id, text, [text_pair], label`` and
+    meta columns), ready to train on; ``include_signals=True`` keeps every column.
+    Returns the path written.
+    """
+    from .edits import original_schema, write_table
+
+    fn = "dq.metrics.export_dataframe"
+    _, _, key, _ = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
+    if edited:
+        df = get_edited_dataframe(project_name, run_name, split, inference_name, filter=filter, root=root)
+    else:
+        df = get_dataframe(project_name, run_name, split, inference_name, filter=filter, root=root)
+    if "similarity" in df.columns and not include_signals:
+        df = df.drop(columns=["similarity"])
+    if not include_signals:
+        df = original_schema(df, has_labels=key != S.INFERENCE, meta=meta_columns(list(df.columns)))
+    return write_table(df, Path(path), format, fn=fn)
+
+
+def get_similar(
+    project_name: str,
+    run_name: str,
+    split: str,
+    ids: list,
+    k: int = 10,
+    inference_name: str = "",
+    *,
+    root: PathLike = None,
+):
+    """The ``k`` samples most similar (cosine, final-epoch embeddings) to each of ``ids``, within
+    the split, with a ``similarity`` column, most similar first (the anchors themselves, 1.0,
+    included)."""
+    return get_dataframe(project_name, run_name, split, inference_name,
+                         filter={"similar_to": {"ids": list(ids), "k": int(k)}}, root=root)

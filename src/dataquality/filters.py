@@ -1,0 +1,260 @@
+"""The filter model shared by ``dq.metrics``, exports, edits and the console.
+
+A filter is a :class:`Filter` (or a plain dict of its fields). It compiles to a parameterised
+DuckDB ``WHERE`` clause: values always travel as parameters; column names (meta columns) are
+checked against the table's schema and quoted, never taken verbatim from the user. Set-valued
+conditions that can be large (ids, a lasso on the map, similar samples) are resolved to ids and
+joined through a registered Arrow table.
+
+Fields (all optional; conditions combine with AND)
+--------------------------------------------------
+ids, exclude_ids : list of int or str
+text : str — case-insensitive substring of ``text`` (or ``text_pair``)
+text_regex : str — regular expression (RE2 syntax) matched against ``text``
+dep_min, dep_max : float — ``data_error_potential`` range (inclusive)
+confidence_min, confidence_max : float
+misclassified_only : bool
+gold, pred : list of str — label names
+labels : list of str — gold OR pred in the list
+cluster_id : list of int
+meta : dict — ``{column: value}``, ``{column: [values]}`` or ``{column: {"min": a, "max": b}}``
+is_otb, is_drifted, likely_mislabeled : bool
+likely_mislabeled_dep_percentile : float in [0, 100] — with ``likely_mislabeled``, keep only
+    flagged samples whose DEP is at or above this percentile of the split's DEP
+similar_to : dict — ``{"ids": [...], "k": 50}``: the ``k`` nearest samples (cosine) of each id
+lasso : dict — ``{"x": [...], "y": [...]}`` polygon vertices on the map
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import schema as S
+from .exceptions import ConfigurationError, SchemaError
+
+
+@dataclass
+class Filter:
+    ids: list | None = None
+    exclude_ids: list | None = None
+    text: str | None = None
+    text_regex: str | None = None
+    dep_min: float | None = None
+    dep_max: float | None = None
+    confidence_min: float | None = None
+    confidence_max: float | None = None
+    misclassified_only: bool = False
+    gold: list[str] | None = None
+    pred: list[str] | None = None
+    labels: list[str] | None = None
+    cluster_id: list[int] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    is_otb: bool | None = None
+    is_drifted: bool | None = None
+    likely_mislabeled: bool | None = None
+    likely_mislabeled_dep_percentile: float | None = None
+    similar_to: dict | None = None
+    lasso: dict | None = None
+
+    @classmethod
+    def parse(cls, value: "Filter | dict | None", *, fn: str) -> "Filter":
+        """A Filter from a Filter, a dict (e.g. an alert's ``filter``) or None; validates fields."""
+        if value is None:
+            return cls()
+        if isinstance(value, Filter):
+            f = value
+        elif isinstance(value, dict):
+            names = {x.name for x in dataclasses.fields(cls)}
+            unknown = sorted(set(value) - names)
+            if unknown:
+                raise ConfigurationError(f"{fn}: unknown filter field(s) {unknown}; known: {sorted(names)}.")
+            f = cls(**value)
+        else:
+            raise ConfigurationError(f"{fn}: `filter` must be a dict or dq.metrics.Filter; got {type(value).__name__}.")
+        f._validate(fn)
+        return f
+
+    def to_dict(self) -> dict:
+        """Only the fields that are set (JSON-able), e.g. for URLs and stored edits."""
+        out = {}
+        for x in dataclasses.fields(self):
+            v = getattr(self, x.name)
+            if v is None or v is False or v == {}:
+                continue
+            out[x.name] = v
+        return json.loads(json.dumps(out, default=_jsonable))
+
+    def is_empty(self) -> bool:
+        return not self.to_dict()
+
+    def _validate(self, fn: str) -> None:
+        for name in ("ids", "exclude_ids", "gold", "pred", "labels", "cluster_id"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, (str, bytes)) or not hasattr(v, "__iter__")):
+                raise ConfigurationError(f"{fn}: filter `{name}` must be a list; got {v!r}.")
+            if v is not None:
+                setattr(self, name, list(v.tolist() if hasattr(v, "tolist") else v))
+        for name in ("dep_min", "dep_max", "confidence_min", "confidence_max", "likely_mislabeled_dep_percentile"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.number))):
+                raise ConfigurationError(f"{fn}: filter `{name}` must be a number; got {v!r}.")
+        p = self.likely_mislabeled_dep_percentile
+        if p is not None and not 0 <= p <= 100:
+            raise ConfigurationError(f"{fn}: filter `likely_mislabeled_dep_percentile` must be in [0, 100]; got {p}.")
+        if self.text_regex is not None:
+            try:
+                re.compile(self.text_regex)
+            except re.error as e:
+                raise ConfigurationError(f"{fn}: filter `text_regex` is not a valid regular expression: {e}.") from None
+        if not isinstance(self.meta, dict):
+            raise ConfigurationError(f"{fn}: filter `meta` must be a dict of column -> condition; got {self.meta!r}.")
+        if self.lasso is not None:
+            xs, ys = self.lasso.get("x"), self.lasso.get("y") if isinstance(self.lasso, dict) else (None, None)
+            if xs is None or ys is None or len(xs) != len(ys) or len(xs) < 3:
+                raise ConfigurationError(f"{fn}: filter `lasso` must be {{'x': [...], 'y': [...]}} with ≥ 3 vertices; got {self.lasso!r}.")
+        if self.similar_to is not None:
+            if not isinstance(self.similar_to, dict) or not self.similar_to.get("ids"):
+                raise ConfigurationError(f"{fn}: filter `similar_to` must be {{'ids': [...], 'k': int}}; got {self.similar_to!r}.")
+
+
+def _jsonable(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    raise TypeError(type(v).__name__)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class Compiled:
+    """A WHERE clause, its parameters, and Arrow tables of ids to register before running it."""
+
+    where: str
+    params: list
+    id_tables: dict[str, Any]
+
+
+def compile_filter(f: Filter, columns: list[str], *, fn: str, id_sets: dict[str, np.ndarray] | None = None) -> Compiled:
+    """Compile ``f`` over a table with ``columns`` into parameterised SQL.
+
+    ``id_sets`` holds ids already resolved by the caller for conditions that are not SQL
+    (``lasso``, ``similar_to``): name -> ids; each becomes ``id IN (SELECT id FROM <name>)``.
+    """
+    import pyarrow as pa
+
+    cols = set(columns)
+    clauses: list[str] = []
+    params: list = []
+    tables: dict[str, Any] = {}
+
+    def need(col: str, what: str) -> None:
+        if col not in cols:
+            raise SchemaError(f"{fn}: filter `{what}` needs column {col!r}, which this split does not have.")
+
+    def ids_table(name: str, values) -> str:
+        arr = np.asarray(values)
+        tname = f"_dq_ids_{name}"
+        typ = pa.int64() if arr.dtype.kind in "iu" else pa.string()
+        tables[tname] = pa.table({"id": pa.array(arr.tolist(), type=typ)})
+        return f"{_quote(S.ID)} IN (SELECT id FROM {tname})"
+
+    if f.ids is not None:
+        clauses.append(ids_table("ids", f.ids))
+    if f.exclude_ids:
+        clauses.append("NOT " + ids_table("exclude", f.exclude_ids))
+    if f.text:
+        parts = [f"contains(lower({_quote(S.TEXT)}), ?)"]
+        params.append(f.text.lower())
+        if S.TEXT_PAIR in cols:
+            parts.append(f"contains(lower(coalesce({_quote(S.TEXT_PAIR)}, '')), ?)")
+            params.append(f.text.lower())
+        clauses.append("(" + " OR ".join(parts) + ")")
+    if f.text_regex:
+        clauses.append(f"regexp_matches({_quote(S.TEXT)}, ?)")
+        params.append(f.text_regex)
+    for name, col, op in (("dep_min", "data_error_potential", ">="), ("dep_max", "data_error_potential", "<="),
+                          ("confidence_min", S.CONFIDENCE, ">="), ("confidence_max", S.CONFIDENCE, "<=")):
+        v = getattr(f, name)
+        if v is not None:
+            need(col, name)
+            clauses.append(f"{_quote(col)} {op} ?")
+            params.append(float(v))
+    if f.misclassified_only:
+        need(S.GOLD, "misclassified_only")
+        clauses.append(f"{_quote(S.GOLD)} IS NOT NULL AND {_quote(S.GOLD)} <> {_quote(S.PRED)}")
+    for name, col in (("gold", S.GOLD), ("pred", S.PRED)):
+        v = getattr(f, name)
+        if v is not None:
+            clauses.append(f"list_contains(?, {_quote(col)})")
+            params.append([str(x) for x in v])
+    if f.labels is not None:
+        clauses.append(f"(list_contains(?, {_quote(S.GOLD)}) OR list_contains(?, {_quote(S.PRED)}))")
+        params += [[str(x) for x in f.labels]] * 2
+    if f.cluster_id is not None:
+        need("cluster_id", "cluster_id")
+        clauses.append(f"list_contains(?, {_quote('cluster_id')})")
+        params.append([int(x) for x in f.cluster_id])
+    for name, col in (("is_otb", "is_on_the_boundary"), ("is_drifted", "is_drifted"), ("likely_mislabeled", "likely_mislabeled")):
+        v = getattr(f, name)
+        if v is not None:
+            need(col, name)
+            clauses.append(f"{_quote(col)} = ?")
+            params.append(bool(v))
+    if f.likely_mislabeled_dep_percentile is not None:
+        need("data_error_potential", "likely_mislabeled_dep_percentile")
+        clauses.append(
+            f"{_quote('data_error_potential')} >= (SELECT quantile_cont({_quote('data_error_potential')}, ?) FROM samples)"
+        )
+        params.append(float(f.likely_mislabeled_dep_percentile) / 100.0)
+    for col, cond in f.meta.items():
+        if col not in cols or col in S.RESERVED_COLUMNS and col not in (S.TEXT_PAIR,):
+            if col not in cols:
+                raise SchemaError(f"{fn}: filter `meta` names column {col!r}, which this split does not have; columns: {sorted(cols)}.")
+        q = _quote(col)
+        if isinstance(cond, dict):
+            unknown = set(cond) - {"min", "max", "in"}
+            if unknown:
+                raise ConfigurationError(f"{fn}: filter `meta[{col!r}]` takes 'min', 'max' or 'in'; got {sorted(unknown)}.")
+            if "min" in cond:
+                clauses.append(f"{q} >= ?")
+                params.append(cond["min"])
+            if "max" in cond:
+                clauses.append(f"{q} <= ?")
+                params.append(cond["max"])
+            if "in" in cond:
+                clauses.append(f"list_contains(?, {q})")
+                params.append(list(cond["in"]))
+        elif isinstance(cond, (list, tuple)):
+            clauses.append(f"list_contains(?, {q})")
+            params.append(list(cond))
+        else:
+            clauses.append(f"{q} = ?")
+            params.append(cond)
+    for name, ids in (id_sets or {}).items():
+        clauses.append(ids_table(name, ids))
+    return Compiled(where=" AND ".join(clauses) if clauses else "TRUE", params=params, id_tables=tables)
+
+
+def points_in_polygon(x: np.ndarray, y: np.ndarray, px: list[float], py: list[float]) -> np.ndarray:
+    """Even-odd rule point-in-polygon, vectorised over points. Returns a boolean mask."""
+    px, py = np.asarray(px, dtype=np.float64), np.asarray(py, dtype=np.float64)
+    inside = np.zeros(len(x), dtype=bool)
+    j = len(px) - 1
+    for i in range(len(px)):
+        xi, yi, xj, yj = px[i], py[i], px[j], py[j]
+        crosses = (yi > y) != (yj > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xint = (xj - xi) * (y - yi) / (yj - yi) + xi
+        inside ^= crosses & (x < xint)
+        j = i
+    return inside
