@@ -25,17 +25,33 @@ def certainty_ratio(probs: np.ndarray) -> np.ndarray:
     return (top2[:, 0] / np.maximum(top2[:, 1], 1e-12)).astype(np.float32)
 
 
+def _training_threshold(data: SplitArrays) -> float | None:
+    """The training split's threshold: from this finish(), the reference, or summary.json."""
+    thr = data.shared.get("boundary_ratio")
+    if thr is None:
+        ref = reference_for(data)
+        if ref is not None:
+            thr = ref.thresholds.get("boundary_ratio")
+    if thr is None and data.results_root is not None:
+        from ..store import read_json
+
+        p = data.results_root / S.SUMMARY_FILE
+        if p.exists():
+            sig = read_json(p).get("splits", {}).get(S.TRAIN, {}).get("signals", {})
+            thr = sig.get("is_on_the_boundary", {}).get("threshold")
+    return thr
+
+
 def is_on_the_boundary(data: SplitArrays) -> SignalResult:
     ratio = certainty_ratio(data.probs)
     q = float(data.settings.get("boundary_quantile", 0.9))
     floor = float(data.settings.get("boundary_floor", 0.25))
-    ref = reference_for(data) if data.split != S.TRAIN else None
-    thr = None
-    if ref is not None:
-        thr = ref.thresholds.get("boundary_ratio")
+    thr = _training_threshold(data) if data.split != S.TRAIN else None
     if thr is None:
         thr = max(float(np.quantile(ratio, q)) if len(ratio) else 1.0, floor)
         if data.split == S.TRAIN:
+            # kept for the other splits of this finish() even without embeddings (no reference)
+            data.shared["boundary_ratio"] = thr
             r = data.shared.get("reference")
             if r is not None:
                 r.thresholds["boundary_ratio"] = thr

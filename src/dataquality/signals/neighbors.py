@@ -120,7 +120,7 @@ def build_index(x: np.ndarray, *, seed: int = 0, pca_dim: int = PCA_DIM, exact_m
         index = faiss.IndexFlatIP(dim)
         exact = True
     else:
-        nlist = int(min(4096, max(64, 2 * np.sqrt(n))))
+        nlist = int(min(4096, max(64, 2 * np.sqrt(n)), n))  # k-means needs at least nlist points
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
         train = z[np.sort(rng.choice(n, min(n, nlist * 32), replace=False))]
         index.train(train)

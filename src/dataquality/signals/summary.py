@@ -96,12 +96,13 @@ def split_summary(data: SplitArrays) -> SignalResult:
                                  "the model across epochs and with their nearest neighbours.",
                                  {"likely_mislabeled": True}, c))
         if dep is not None:
-            hard = float(dep.mean() + dep.std())
-            c = int((dep >= hard).sum())
+            # count with the threshold the filter carries (rounded; compared in float64 as DuckDB does)
+            hard = round(float(dep.mean() + dep.std()), 4)
+            c = int((dep.astype(np.float64) >= hard).sum())
             if c:
                 alerts.append(_alert("hard_for_the_model", "info",
                                      f"{c} samples ({c / n:.1%}) are hard for the model (DEP ≥ {hard:.2f}).",
-                                     {"dep_min": round(hard, 4)}, c))
+                                     {"dep_min": hard}, c))
         f1s = {l: v["f1"] for l, v in m["per_class"].items() if v["support"] > 0}
         if len(f1s) > 1:
             mean_f1 = float(np.mean(list(f1s.values())))
@@ -155,7 +156,10 @@ def _overlapping_pairs(data: SplitArrays, otb: np.ndarray, min_share: float = 0.
     out = []
     for (i, j), c in sorted(zip(pairs.tolist(), counts.tolist()), key=lambda t: -t[1]):
         if c >= max(5, min_share * len(data.ids)):
-            out.append({"a": data.labels[i], "b": data.labels[j], "count": int(c)})
+            # the alert's count is what its filter (gold and pred in the pair, on the boundary) selects
+            sel = otb & np.isin(data.gold, [i, j]) & np.isin(data.pred, [i, j])
+            if sel.any():
+                out.append({"a": data.labels[i], "b": data.labels[j], "count": int(sel.sum())})
     return out[:5]
 
 
