@@ -439,7 +439,10 @@ def finish_run(run: "Run", *, signals: bool, fn: str) -> dict:
     done = set(input_split_keys(paths)) - set(keys)
     report["inputs_without_outputs"] = sorted(done)
     shared: dict = {}  # what one split's signals leave for the next (the training reference)
-    fingerprints = {key: fingerprint(paths, key) for key in keys}
+    # A split is recomputed when its parts, the signal switch or the signal settings changed.
+    settings = run.manifest.get("signal_settings", {})
+    fingerprints = {key: {"parts": fingerprint(paths, key), "signals": bool(signals), "settings": settings}
+                    for key in keys}
 
     def unchanged(key: str) -> bool:
         prev = results.get(key)

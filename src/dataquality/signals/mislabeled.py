@@ -1,9 +1,9 @@
 """``likely_mislabeled``: confident learning on the cross-epoch probabilities, ranked by DEP.
 
 Confident learning counts, per pair of classes (given y, likely j), the samples whose probability
-of another class j reaches that class's threshold t_j (the mean probability of j among samples
-labeled j). Their number estimates how many labels are wrong; the samples flagged are that many
-of the highest DEP (cleanlab's ``prune_by_noise_rate`` ranks by margin instead; DEP adds neighbour
+of class j reaches that class's threshold t_j (the mean probability of j among samples labeled j),
+and calibrates the counts so each row sums to the number of samples labeled y. The off-diagonal
+mass estimates how many labels are wrong; the samples flagged are that many of the highest DEP (cleanlab's ``prune_by_noise_rate`` ranks by margin instead; DEP adds neighbour
 evidence). The knob ``likely_mislabeled_dep_percentile`` (0–100, default 0) trades recall for
 precision: a flagged sample must also have a DEP at or above that percentile of the split's DEP.
 
@@ -41,11 +41,21 @@ def confident_joint_offdiagonal(p: np.ndarray, gold: np.ndarray, n_labels: int) 
     return off, joint
 
 
+def estimated_issue_count(joint: np.ndarray, gold: np.ndarray, n_labels: int) -> int:
+    """Off-diagonal mass of the confident joint calibrated to the label counts (cleanlab's
+    ``calibrate_confident_joint``): row y is rescaled to sum to the number of samples labeled y."""
+    counts = np.bincount(gold, minlength=n_labels).astype(np.float64)
+    rows = joint.sum(axis=1).astype(np.float64)
+    scale = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    cal = joint * scale[:, None]
+    return int(round(cal.sum() - np.trace(cal)))
+
+
 def likely_mislabeled(data: SplitArrays) -> SignalResult:
     dep = data.columns["data_error_potential"]
     p = blended_probs(data)
     off, joint = confident_joint_offdiagonal(p, data.gold, len(data.labels))
-    n_issues = int(off.sum())
+    n_issues = estimated_issue_count(joint, data.gold, len(data.labels))
     flag = np.zeros(len(dep), dtype=bool)
     if n_issues:
         order = np.argsort(-dep, kind="stable")[:n_issues]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,17 +104,21 @@ def run_signals(data: SplitArrays, names: list[str] | None = None) -> tuple[dict
     columns : dict of str to numpy.ndarray
         Every per-sample column, each of length n.
     summary : dict
-        ``{signal name: summary}`` plus ``"flags": {signal name: flag column}``.
+        ``{signal name: summary}`` plus ``"flags": {signal name: flag column}`` and
+        ``"timings": {signal name: seconds}``.
     """
     columns: dict[str, np.ndarray] = {}
     summary: dict = {}
     flags: dict[str, str] = {}
+    timings: dict[str, float] = {}
     n = len(data.ids)
     for name in names if names is not None else list(SIGNALS):
         sig = SIGNALS[name]
         if data.split not in sig.splits or not all(data.has(i) for i in sig.inputs):
             continue
+        t0 = time.perf_counter()
         res = sig.fn(data)
+        timings[name] = round(time.perf_counter() - t0, 3)
         for col, values in res.columns.items():
             if len(values) != n:
                 raise RuntimeError(f"signal {name!r} returned {len(values)} values for column {col!r}; expected {n}.")
@@ -125,4 +130,5 @@ def run_signals(data: SplitArrays, names: list[str] | None = None) -> tuple[dict
             summary[name] = res.summary
     if flags:
         summary["flags"] = flags
+    summary["timings"] = timings
     return columns, summary

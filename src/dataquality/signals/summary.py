@@ -97,7 +97,7 @@ def split_summary(data: SplitArrays) -> SignalResult:
                                  {"likely_mislabeled": True}, c))
         if dep is not None:
             # count with the threshold the filter carries (rounded; compared in float64 as DuckDB does)
-            hard = round(float(dep.mean() + dep.std()), 4)
+            hard = round(min(float(dep.mean() + dep.std()), 1.0), 4)
             c = int((dep.astype(np.float64) >= hard).sum())
             if c:
                 alerts.append(_alert("hard_for_the_model", "info",
@@ -115,6 +115,8 @@ def split_summary(data: SplitArrays) -> SignalResult:
         if len(support) > 1 and support.max() > 0:
             share = support / support.sum()
             for i in np.flatnonzero(share < 0.5 / len(data.labels)):
+                if support[i] == 0 and data.split != S.TRAIN:
+                    continue  # a class absent from an evaluation split is not an imbalance
                 alerts.append(_alert("class_imbalance", "info",
                                      f"Class {data.labels[i]!r} has {int(support[i])} samples ({share[i]:.1%}), "
                                      f"under half of an even share ({1 / len(data.labels):.1%}).",
@@ -132,7 +134,7 @@ def split_summary(data: SplitArrays) -> SignalResult:
         summary["clusters"] = clusters
         dep = cols.get("data_error_potential")
         if dep is not None:
-            hard = float(dep.mean() + dep.std())
+            hard = min(float(dep.mean() + dep.std()), 1.0)
             for c in clusters:
                 if c["cluster_id"] >= 0 and c["size"] >= 10 and c.get("mean_dep", 0) >= hard:
                     alerts.append(_alert("high_dep_cluster", "warning",
