@@ -107,20 +107,49 @@ class Filter:
         p = self.likely_mislabeled_dep_percentile
         if p is not None and not 0 <= p <= 100:
             raise ConfigurationError(f"{fn}: filter `likely_mislabeled_dep_percentile` must be in [0, 100]; got {p}.")
+        for name in ("misclassified_only", "is_otb", "is_drifted", "likely_mislabeled"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, (bool, np.bool_)):
+                raise ConfigurationError(f"{fn}: filter `{name}` must be True or False; got {v!r}.")
+        for name in ("text", "text_regex"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, str):
+                raise ConfigurationError(f"{fn}: filter `{name}` must be a string; got {v!r}.")
         if self.text_regex is not None:
             try:
                 re.compile(self.text_regex)
             except re.error as e:
                 raise ConfigurationError(f"{fn}: filter `text_regex` is not a valid regular expression: {e}.") from None
+            _check_re2(self.text_regex, fn)
         if not isinstance(self.meta, dict):
             raise ConfigurationError(f"{fn}: filter `meta` must be a dict of column -> condition; got {self.meta!r}.")
         if self.lasso is not None:
-            xs, ys = self.lasso.get("x"), self.lasso.get("y") if isinstance(self.lasso, dict) else (None, None)
+            xs, ys = (self.lasso.get("x"), self.lasso.get("y")) if isinstance(self.lasso, dict) else (None, None)
             if xs is None or ys is None or len(xs) != len(ys) or len(xs) < 3:
                 raise ConfigurationError(f"{fn}: filter `lasso` must be {{'x': [...], 'y': [...]}} with ≥ 3 vertices; got {self.lasso!r}.")
         if self.similar_to is not None:
-            if not isinstance(self.similar_to, dict) or not self.similar_to.get("ids"):
-                raise ConfigurationError(f"{fn}: filter `similar_to` must be {{'ids': [...], 'k': int}}; got {self.similar_to!r}.")
+            st = self.similar_to
+            ids = st.get("ids") if isinstance(st, dict) else None
+            k = st.get("k", 50) if isinstance(st, dict) else None
+            if (ids is None or isinstance(ids, (str, bytes)) or not hasattr(ids, "__len__") or len(ids) == 0
+                    or isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0):
+                raise ConfigurationError(f"{fn}: filter `similar_to` must be {{'ids': [...], 'k': int ≥ 0}}; got {st!r}.")
+
+
+def _check_re2(pattern: str, fn: str) -> None:
+    """DuckDB matches with RE2, which lacks some of Python's syntax (look-around, backreferences)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SELECT regexp_matches('', ?)", [pattern])
+    except duckdb.Error as e:
+        raise ConfigurationError(
+            f"{fn}: filter `text_regex` is not a valid RE2 regular expression (no look-around or "
+            f"backreferences): {e}."
+        ) from None
+    finally:
+        con.close()
 
 
 def _jsonable(v):
@@ -169,7 +198,7 @@ def compile_filter(f: Filter, columns: list[str], *, fn: str, id_sets: dict[str,
         return f"{_quote(S.ID)} IN (SELECT id FROM {tname})"
 
     if f.ids is not None:
-        clauses.append(ids_table("ids", f.ids))
+        clauses.append(ids_table("ids", f.ids) if len(f.ids) else "FALSE")
     if f.exclude_ids:
         clauses.append("NOT " + ids_table("exclude", f.exclude_ids))
     if f.text:
@@ -232,6 +261,8 @@ def compile_filter(f: Filter, columns: list[str], *, fn: str, id_sets: dict[str,
                 clauses.append(f"{q} <= ?")
                 params.append(cond["max"])
             if "in" in cond:
+                if isinstance(cond["in"], (str, bytes)) or not hasattr(cond["in"], "__iter__"):
+                    raise ConfigurationError(f"{fn}: filter `meta[{col!r}]['in']` must be a list; got {cond['in']!r}.")
                 clauses.append(f"list_contains(?, {q})")
                 params.append(list(cond["in"]))
         elif isinstance(cond, (list, tuple)):

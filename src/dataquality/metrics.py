@@ -72,10 +72,15 @@ def get_dataframe(
     pandas.DataFrame
         Columns ``id, text, [text_pair], gold, pred, confidence``, meta columns, signal columns.
     """
-    import pyarrow.parquet as pq
-
     fn = "dq.metrics.get_dataframe"
     _, _, _, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
+    return _dataframe(d, filter, include_embs, include_probs, fn=fn)
+
+
+def _dataframe(d: Path, filter, include_embs: bool = False, include_probs: bool = False, *, fn: str):
+    """The rows of the split in ``d`` matching ``filter``; errors name ``fn``."""
+    import pyarrow.parquet as pq
+
     if filter is None:
         df = pq.read_table(d / S.SAMPLES_FILE).to_pandas()
         rows = None
@@ -335,10 +340,11 @@ def get_metrics(
                          "mean_confidence": _mean(df.loc[sel], S.CONFIDENCE)})
         return pd.DataFrame(rows)
     key = df[category]
-    if key.dtype.kind in "fi" and key.nunique() > 20:
-        key = pd.qcut(key, 10, duplicates="drop").astype(str)
-    for value, grp in df.groupby(key, dropna=False, sort=True):
-        row = {category: value, "count": int(len(grp)),
+    binned = key.dtype.kind in "fiu" and key.nunique() > 20
+    if binned:
+        key = pd.qcut(key, 10, duplicates="drop")  # categorical: groups come in ascending bin order
+    for value, grp in df.groupby(key, dropna=False, sort=True, observed=True):
+        row = {category: str(value) if binned else value, "count": int(len(grp)),
                "mean_dep": _mean(grp, "data_error_potential"), "mean_confidence": _mean(grp, S.CONFIDENCE)}
         if has_gold:
             g = grp[S.GOLD].map(idx).to_numpy(dtype=np.int64)
@@ -502,12 +508,15 @@ def get_edited_dataframe(
 ):
     """The split with its active edits applied: deleted samples dropped, labels and texts changed,
     plus ``edited`` and ``selected_for_label`` columns. ``filter`` applies before the edits."""
+    fn = "dq.metrics.get_edited_dataframe"
+    return _edited(project_name, run_name, split, inference_name, filter, root=root, fn=fn)
+
+
+def _edited(project_name, run_name, split, inference_name, filter, *, root, fn: str):
     from .edits import apply_edits, load_edits
 
-    fn = "dq.metrics.get_edited_dataframe"
     paths, _, key, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
-    df = get_dataframe(project_name, run_name, split, inference_name, filter=filter, root=root)
-    return apply_edits(df, load_edits(paths.dir), key)
+    return apply_edits(_dataframe(d, filter, fn=fn), load_edits(paths.dir), key)
 
 
 def export_dataframe(
@@ -532,15 +541,16 @@ def export_dataframe(
     from .edits import original_schema, write_table
 
     fn = "dq.metrics.export_dataframe"
-    _, _, key, _ = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
+    _, _, key, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
     if edited:
-        df = get_edited_dataframe(project_name, run_name, split, inference_name, filter=filter, root=root)
+        df = _edited(project_name, run_name, split, inference_name, filter, root=root, fn=fn)
     else:
-        df = get_dataframe(project_name, run_name, split, inference_name, filter=filter, root=root)
+        df = _dataframe(d, filter, fn=fn)
     if "similarity" in df.columns and not include_signals:
         df = df.drop(columns=["similarity"])
     if not include_signals:
-        df = original_schema(df, has_labels=key != S.INFERENCE, meta=meta_columns(list(df.columns)))
+        labeled = normalize_split(split, fn=fn) != S.INFERENCE  # key is "inference/<name>"
+        df = original_schema(df, has_labels=labeled, meta=meta_columns(list(df.columns)))
     return write_table(df, Path(path), format, fn=fn)
 
 

@@ -66,14 +66,72 @@ def similar_rows(results_dir: Path, anchor_rows: np.ndarray, k: int) -> tuple[np
     return rows[order], scores[order]
 
 
+def _kind(typ) -> str | None:
+    import pyarrow as pa
+
+    if pa.types.is_boolean(typ):
+        return "bool"
+    if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ):
+        return "number"
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        return "string"
+    return None  # dates and others: left to DuckDB
+
+
+def _fits(value, kind: str) -> bool:
+    if value is None:
+        return True
+    if kind == "bool":
+        return isinstance(value, (bool, np.bool_))
+    if kind == "number":
+        return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+    return isinstance(value, str)
+
+
+def _check_value_types(f: Filter, schema, fn: str) -> None:
+    """Filter values must fit their column's type (else DuckDB would fail to cast, or match nothing
+    for a reason the user cannot see)."""
+    checks: list[tuple[str, str, list]] = []
+    if S.ID in schema.names:
+        for name in ("ids", "exclude_ids"):
+            v = getattr(f, name)
+            if v:
+                checks.append((name, S.ID, list(v)))
+    for col, cond in f.meta.items():
+        if col not in schema.names:
+            continue  # compile_filter names the missing column
+        if isinstance(cond, dict):
+            vals = [cond[b] for b in ("min", "max") if b in cond]
+            inn = cond.get("in")
+            if inn is not None and not isinstance(inn, (str, bytes)) and hasattr(inn, "__iter__"):
+                vals += list(inn)
+        elif isinstance(cond, (list, tuple)):
+            vals = list(cond)
+        else:
+            vals = [cond]
+        checks.append((f"meta[{col!r}]", col, vals))
+    for what, col, vals in checks:
+        kind = _kind(schema.field(col).type)
+        if kind is None:
+            continue
+        bad = [v for v in vals if not _fits(v, kind)]
+        if bad:
+            raise SchemaError(
+                f"{fn}: filter `{what}` holds values that do not fit column {col!r} ({kind}); got {bad[:5]!r}."
+            )
+
+
 def select(results_dir: Path, filt: Filter | dict | None, *, fn: str, columns: list[str] | None = None,
            order_by: str | None = None, limit: int | None = None, extra_sql: str = ""):
     """Rows of a split matching ``filt`` as a pandas DataFrame (plus ``_row``, and ``similarity``
     when the filter has ``similar_to``)."""
     import pandas as pd
+    import pyarrow.parquet as pq
 
     f = Filter.parse(filt, fn=fn)
-    cols = columns_of(results_dir)
+    schema = pq.read_schema(results_dir / S.SAMPLES_FILE)
+    cols = schema.names
+    _check_value_types(f, schema, fn)
     id_sets: dict[str, np.ndarray] = {}
     sim = None
     if f.lasso is not None or f.similar_to is not None:
@@ -115,7 +173,10 @@ def select(results_dir: Path, filt: Filter | dict | None, *, fn: str, columns: l
             sql += " ORDER BY file_row_number"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        df = con.execute(sql, compiled.params).df()
+        # through Arrow, so the dtypes are those of an unfiltered read (pyarrow -> pandas)
+        result = con.sql(sql, params=compiled.params)
+        fetch = getattr(result, "to_arrow_table", None) or result.arrow  # duckdb 2 / 1.x
+        df = fetch().to_pandas()
     finally:
         con.close()
     if "file_row_number" in df.columns:
