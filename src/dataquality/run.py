@@ -105,9 +105,110 @@ def normalize_labels(labels: Any, *, fn: str) -> list[str]:
     return out
 
 
+_DISABLED_VALUES = frozenset(("1", "true", "yes", "on"))
+
+
 def disabled() -> bool:
-    """The kill switch: ``DQ_DISABLED`` set to 1/true/yes turns every dq call into a no-op."""
-    return os.environ.get("DQ_DISABLED", "").strip().lower() in ("1", "true", "yes", "on")
+    """The kill switch: ``DQ_DISABLED`` set to 1/true/yes/on turns every dq call into a no-op.
+
+    Read on every call (a dict lookup), so setting it at any time takes effect; the value is only
+    normalised when the variable is set.
+    """
+    v = os.environ.get("DQ_DISABLED")
+    return bool(v) and (v in _DISABLED_VALUES or v.strip().lower() in _DISABLED_VALUES)
+
+
+_BITMAP_MIN_IDS = 1 << 22  # integer ids below this may always use a bitmap (at most 4 MiB)
+_BITMAP_BYTES_PER_ID = 16  # beyond that, a bitmap may take this many bytes per id it holds
+
+
+class IdSet:
+    """The ids logged so far for one split (or one split and epoch), to reject duplicates early.
+
+    Non-negative integer ids live in a numpy boolean bitmap indexed by id, grown as needed, so a
+    batch is checked and added with a few vectorised operations and memory does not depend on
+    how many batches brought the ids. Strings, negative ids and ids so large that the bitmap would
+    take more than ``max(4 MiB, 16 bytes per id held)`` live in a Python set instead.
+
+    :meth:`check` changes nothing a caller can see; :meth:`add` adds a checked batch.
+    """
+
+    __slots__ = ("_bitmap", "_set", "_count", "_checked")
+
+    def __init__(self) -> None:
+        self._bitmap = np.zeros(0, dtype=bool)
+        self._set: set | None = None
+        self._count = 0
+        self._checked: np.ndarray | None = None  # the last batch check() passed for the bitmap
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, value: Any) -> bool:
+        if self._set is not None:
+            return value in self._set
+        if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+            return 0 <= value < self._bitmap.size and bool(self._bitmap[value])
+        return False
+
+    def check(self, ids: np.ndarray) -> tuple[list, list]:
+        """Return ``(repeated, clash)``: ids that repeat within ``ids`` (then ``clash`` is not
+        computed) and ids of ``ids`` already in the set; both empty for a batch that may be added.
+
+        ``ids`` is a 1-D ``int64`` array or an object array of ``str`` (see ``check_ids``).
+        """
+        self._checked = None
+        n = ids.shape[0]
+        if ids.dtype.kind == "i":
+            if n == 0:
+                return [], []
+            if n == 1 or (ids[1:] > ids[:-1]).all():  # increasing (the usual batch): no repeats
+                lo, hi = int(ids[0]), int(ids[-1])
+            else:
+                order = np.sort(ids)
+                if (order[1:] == order[:-1]).any():
+                    return _dups(ids.tolist()), []
+                lo, hi = int(order[0]), int(order[-1])
+            if self._set is None and lo >= 0 and hi < max(_BITMAP_MIN_IDS, _BITMAP_BYTES_PER_ID * (self._count + n)):
+                if hi >= self._bitmap.size:
+                    self._grow(hi + 1)
+                hit = self._bitmap[ids]
+                if hit.any():
+                    return [], ids[hit].tolist()
+                self._checked = ids
+                return [], []
+            self._to_set()
+            values = ids.tolist()
+        else:
+            values = ids.tolist()
+            if len(set(values)) != n:
+                return _dups(values), []
+            if self._set is None:
+                self._to_set()
+        if self._set.isdisjoint(values):
+            return [], []
+        return [], [v for v in values if v in self._set]
+
+    def add(self, ids: np.ndarray) -> None:
+        """Add a batch that :meth:`check` passed (and nothing was added since)."""
+        if ids is self._checked:
+            self._bitmap[ids] = True
+        else:
+            if self._set is None:
+                self._to_set()
+            self._set.update(ids.tolist())
+        self._checked = None
+        self._count += ids.shape[0]
+
+    def _grow(self, size: int) -> None:
+        new = np.zeros(max(size, 2 * self._bitmap.size, 1 << 16), dtype=bool)
+        new[: self._bitmap.size] = self._bitmap
+        self._bitmap = new
+
+    def _to_set(self) -> None:
+        if self._set is None:
+            self._set = set(np.flatnonzero(self._bitmap).tolist())
+            self._bitmap = np.zeros(0, dtype=bool)
 
 
 class Run:
@@ -182,8 +283,10 @@ class Run:
         self.finished = False
         self._writer = None
         self._writer_gen = 0
-        self._input_ids: dict[str, set] = {}
-        self._output_ids: dict[tuple[str, int | None], set] = {}
+        # Ids logged per split key: all inputs, and the outputs of the current epoch only (with
+        # that epoch's output folder), so memory does not grow with the number of epochs.
+        self._input_ids: dict[str, IdSet] = {}
+        self._output_ids: dict[str, tuple[int | None, IdSet, Path]] = {}
         self._claimed: set[str] = set()
         self._sample_buffer: dict[str, list[dict]] = {}
         self._sample_buffer_meta: dict[str, tuple] = {}
@@ -361,9 +464,12 @@ class Run:
         )
         with self._lock:
             self._claim(key, fn)
-            seen = self._input_ids.setdefault(key, set())
+            seen = self._input_ids.get(key)
+            if seen is None:
+                seen = IdSet()
+            new_ids = IdSet()  # this call's ids, added to ``seen`` only once every batch is written
+            accepted: list[np.ndarray] = []
             written: list[tuple[Path, Path]] = []
-            new_ids: set = set()
             id_kind = None
             try:
                 for df in iter_frames(dataset, fn=fn, batch_size=batch_size, cols=cols):
@@ -376,21 +482,22 @@ class Run:
                             f"dataset mixes them across batches (e.g. {ids[:3].tolist()})."
                         )
                     id_kind = kind
-                    ids_list = ids.tolist()
-                    batch_set = set(ids_list)
-                    if len(batch_set) != len(ids_list):
+                    repeated, clash = new_ids.check(ids)
+                    if repeated:
                         raise DuplicateIdError(
                             f"{fn}: `id` (column {cols.id!r}) must be unique within split {key!r}; "
-                            f"got {_dups(ids_list)} more than once."
+                            f"got {repeated} more than once."
                         )
-                    clash = (batch_set & seen) | (batch_set & new_ids)
+                    if not clash:
+                        clash = seen.check(ids)[1]
                     if clash:
                         raise DuplicateIdError(
                             f"{fn}: `id` (column {cols.id!r}) must be unique within split {key!r}; "
-                            f"ids {sorted(clash, key=str)[:10]} were already logged for it. Every "
+                            f"ids {sorted(set(clash), key=str)[:10]} were already logged for it. Every "
                             "sample of a split needs its own id."
                         )
-                    new_ids |= batch_set
+                    new_ids.add(ids)
+                    accepted.append(ids)
                     written.append(self._write_input_part(key, table))
                 if not written:
                     raise SchemaError(f"{fn}: `dataset` is empty; log at least one sample.")
@@ -400,7 +507,10 @@ class Run:
                 raise
             for tmp, final in written:
                 os.replace(tmp, final)
-            seen |= new_ids
+            for ids in accepted:
+                seen.check(ids)  # lets ``add`` take the checked fast path
+                seen.add(ids)
+            self._input_ids[key] = seen
             if self.manifest.get("id_type") is None:
                 self.manifest["id_type"] = id_kind
                 self._save_manifest()
@@ -490,7 +600,8 @@ class Run:
         rid = table.column(S.ID).to_pylist()[0]
         kind = self._check_id_type(table.column(S.ID).to_numpy(zero_copy_only=False), fn, arg="id")
         buf_ids = self._sample_buffer_ids.setdefault(key, set())
-        if rid in self._input_ids.get(key, ()) or rid in buf_ids:
+        inputs = self._input_ids.get(key)
+        if (inputs is not None and rid in inputs) or rid in buf_ids:
             raise DuplicateIdError(f"{fn}: `id` {rid!r} was already logged for split {key!r}.")
         row["id"] = rid
         if S.GOLD in table.column_names:  # labels known: store the name, so int and str labels mix
@@ -569,17 +680,20 @@ class Run:
                 width_hint=f" and the embedding width {d} of earlier batches" if d else "",
             )
         logits_arr = self._check_logits(logits, probs, n, fn)
-        ids_list = ids_arr.tolist()
         with self._lock:
-            seen = self._output_ids.setdefault((key, ep), set())
-            if len(set(ids_list)) != n:
-                raise DuplicateIdError(f"{fn}: `ids` must be unique within a batch; {_dups(ids_list)} repeat.")
-            if not seen.isdisjoint(ids_list):
-                clash = sorted(seen.intersection(ids_list), key=str)[:10]
+            current = self._output_ids.get(key)
+            if current is not None and current[0] == ep:
+                _, seen, directory = current
+            else:  # a new epoch for this split: its ids start afresh (finish() checks them all)
+                seen, directory, current = IdSet(), self.paths.outputs(key, ep), None
+            repeated, clash = seen.check(ids_arr)
+            if repeated:
+                raise DuplicateIdError(f"{fn}: `ids` must be unique within a batch; {repeated} repeat.")
+            if clash:
                 where = f"split {key!r}" + ("" if ep is None else f", epoch {ep}")
                 raise DuplicateIdError(
-                    f"{fn}: `ids` {clash} were already logged for {where}; each sample is logged "
-                    "once per epoch (a new epoch may log the same ids again)."
+                    f"{fn}: `ids` {sorted(set(clash), key=str)[:10]} were already logged for {where}; "
+                    "each sample is logged once per epoch (a new epoch may log the same ids again)."
                 )
             self._claim(key, fn)
             changed = False
@@ -591,8 +705,10 @@ class Run:
                 m["logits_dim"], changed = int(logits_arr.shape[1]), True
             if changed:
                 self._save_manifest()
-            self._get_writer().put(self.paths.outputs(key, ep), ids_arr, embs_arr, logits_arr)
-            seen.update(ids_list)
+            self._get_writer().put(directory, ids_arr, embs_arr, logits_arr)
+            seen.add(ids_arr)
+            if current is None:
+                self._output_ids[key] = (ep, seen, directory)
 
     def _check_logits(self, logits: Any, probs: Any, n: int, fn: str) -> np.ndarray:
         labels = self.labels

@@ -6,6 +6,11 @@ memory. The writer appends batches to one open part per folder and renames the p
 temporary name when it is closed (at ``part_bytes``, at :meth:`flush`, or at exit), so a reader
 never sees a half-written part. A failure on the writer thread is kept and raised as
 :class:`~dataquality.exceptions.WriterError` on the next ``put``/``flush``.
+
+Each time the thread wakes up it takes everything queued (up to ``coalesce_bytes``) and writes
+the batches bound for one part as a single Arrow record batch: when the caller logs faster than
+the disk takes them, batches pile up and are written in few, large writes, each taking the GIL
+once instead of once per batch.
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ from . import schema as S
 from .exceptions import WriterError
 
 _FLUSH = object()
-_BUFFER_BYTES = 256 << 10
-_DRAIN = 16  # batches the writer takes off the queue per wake-up
 _STOP = object()
+_BUFFER_BYTES = 256 << 10
+_COALESCE_BYTES = 16 << 20  # at most this much is joined into one record batch
 
 
 class _Part:
@@ -90,15 +95,27 @@ class OutputWriter:
     session : str
         Token in every part name, so several processes can add parts to one run.
     max_queue : int
-        Batches waiting to be written before ``put`` blocks. With the up to 16 batches the
-        thread is writing, at most ``max_queue + 16`` batches are held in memory.
+        Batches waiting to be written before ``put`` blocks. Memory held is at most the
+        ``max_queue`` queued batches, the batches being written (``coalesce_bytes`` and one more
+        batch) and a buffer of about ``coalesce_bytes`` that they are joined in.
     part_bytes : int
         A part is closed and a new one started once it holds this many bytes.
+    coalesce_bytes : int
+        Queued batches for one part are joined into record batches of up to this size.
     """
 
-    def __init__(self, session: str, *, max_queue: int = 32, part_bytes: int = 512 << 20) -> None:
+    def __init__(
+        self,
+        session: str,
+        *,
+        max_queue: int = 32,
+        part_bytes: int = 512 << 20,
+        coalesce_bytes: int = _COALESCE_BYTES,
+    ) -> None:
         self.session = session
         self.part_bytes = part_bytes
+        self.coalesce_bytes = coalesce_bytes
+        self._scratch: dict[tuple, np.ndarray] = {}
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self._error: BaseException | None = None
         self._parts: dict[tuple[Path, tuple], _Part] = {}
@@ -158,17 +175,26 @@ class OutputWriter:
                     self._queue.task_done()
 
     def _take(self) -> list:
-        """Block for one item, then take what else is queued (up to ``_DRAIN``, up to a control).
+        """Block for one item, then take what else is queued, up to a control item or
+        ``coalesce_bytes`` of batches.
 
-        Writing several batches per wake-up costs the writer fewer trips through the GIL and the
-        queue's lock, which on a busy caller thread are what limits throughput.
+        It does not wait for more: a caller that logs between training steps gets its batch
+        written while it computes the next one (the thread's work overlaps the step, not the
+        next call), and one that logs faster than the disk finds its batches coalesced.
         """
         items = [self._queue.get()]
-        while len(items) < _DRAIN and items[-1][0] is not _FLUSH and items[-1][0] is not _STOP:
+        if items[0][0] is _FLUSH or items[0][0] is _STOP:
+            return items
+        nbytes = _nbytes(items[0])
+        while nbytes < self.coalesce_bytes:
             try:
-                items.append(self._queue.get_nowait())
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
+            items.append(item)
+            if item[0] is _FLUSH or item[0] is _STOP:
+                break
+            nbytes += _nbytes(item)
         return items
 
     def _handle(self, items: list) -> None:
@@ -194,11 +220,12 @@ class OutputWriter:
                 self._error = e
 
     def _write(self, run: list) -> None:
-        """Write consecutive batches bound for one folder; after a failure, drop them unwritten."""
+        """Write batches in arrival order, those bound for one part joined into one record batch.
+
+        After a failure, drop them unwritten.
+        """
         if not run or self._error is not None:
             return
-        import pyarrow as pa
-
         groups: dict[tuple, list] = {}
         for directory, ids, embs, logits in run:
             # The part's schema follows from the id kind and the widths.
@@ -206,26 +233,44 @@ class OutputWriter:
             groups.setdefault(key, []).append((ids, embs, logits))
         for key, batches in groups.items():
             part = self._parts.get(key)
-            schema = None if part is None else part.schema
-            records = []
-            nbytes = 0
-            for ids, embs, logits in batches:
-                records.append(make_batch(ids, embs, logits, schema))
-                schema = records[-1].schema
-                nbytes += ids.nbytes + logits.nbytes + (0 if embs is None else embs.nbytes)
+            if len(batches) == 1:
+                ids, embs, logits = batches[0]
+            else:
+                ids = np.concatenate([b[0] for b in batches])
+                embs = None if key[2] is None else self._join([b[1] for b in batches], "embs")
+                logits = self._join([b[2] for b in batches], "logits")
+            batch = make_batch(ids, embs, logits, None if part is None else part.schema)
+            nbytes = ids.nbytes + logits.nbytes + (0 if embs is None else embs.nbytes)
             if part is None:
                 self._counter += 1
                 name = f"part-{self.session}-{self._counter:05d}{S.OUTPUT_PART_SUFFIX}"
-                part = self._parts[key] = _Part(key[0], name, schema)
-            if len(records) == 1:
-                part.write(records[0], nbytes)
-            else:  # one call (one GIL release) writes them all, each its own IPC record batch
-                part.write(pa.Table.from_batches(records, schema=schema), nbytes)
+                part = self._parts[key] = _Part(key[0], name, batch.schema)
+            part.write(batch, nbytes)
+            del batch  # the scratch buffers are reused by the next write
             if part.bytes >= self.part_bytes:
                 del self._parts[key]
                 part.close()
 
+    def _join(self, arrays: list, name: str) -> np.ndarray:
+        """Concatenate float32 matrices of one width into a reused scratch buffer.
+
+        The buffer is only read by the write that follows (the record batch wraps it without
+        copying, and the IPC writer has copied it to the file when ``write`` returns), so reusing
+        it saves allocating, and faulting in, ``coalesce_bytes`` per write.
+        """
+        rows = sum(a.shape[0] for a in arrays)
+        width = arrays[0].shape[1]
+        key = (name, width)
+        buf = self._scratch.get(key)
+        if buf is None or buf.shape[0] < rows:
+            self._scratch.pop(key, None)
+            buf = self._scratch[key] = np.empty((rows, width), dtype=np.float32)
+        out = buf[:rows]
+        np.concatenate(arrays, out=out)
+        return out
+
     def _close_parts(self) -> None:
+        self._scratch.clear()  # idle until the next batch: give the memory back
         parts, self._parts = list(self._parts.values()), {}
         errors = []
         for part in parts:
@@ -235,3 +280,8 @@ class OutputWriter:
                 errors.append(e)
         if errors and self._error is None:
             self._error = errors[0]
+
+
+def _nbytes(item: tuple) -> int:
+    _, ids, embs, logits = item
+    return ids.nbytes + logits.nbytes + (0 if embs is None else embs.nbytes)

@@ -1,0 +1,210 @@
+"""Behaviour of the fast paths of dq.log_model_outputs and dq.log_dataset (no timings here).
+
+The duplicate-id bookkeeping keeps a bitmap for small non-negative integer ids and a set for
+everything else, and only the current epoch's ids per split; the writer joins queued batches
+into larger record batches. These tests pin what a user sees through all of those paths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import dataquality as dq
+from dataquality import run as dq_run
+from dataquality.exceptions import DuplicateIdError
+from tests.conftest import LABELS, make_df, outputs, run_dir, snapshot
+
+
+def _log(ids, *, epoch=0, split="train", d=16):
+    ids = np.asarray(ids)
+    embs, logits = outputs(len(ids), d=d, seed=int(abs(ids).sum()) % 1000)
+    dq.log_model_outputs(ids=ids, embs=embs, logits=logits, split=split, epoch=epoch)
+
+
+# --- IdSet ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "batches",
+    [
+        [np.arange(0, 5), np.arange(5, 9)],  # bitmap
+        [np.array([3, 1, 2]), np.array([7, 0])],  # bitmap, unsorted
+        [np.array([-5, 1]), np.array([2, 3])],  # negative: set
+        [np.array([2**40, 1]), np.array([2, 3])],  # huge: set
+        [np.arange(0, 5), np.array([2**40])],  # bitmap, then set
+        [np.array(["a", "b"], dtype=object), np.array(["c"], dtype=object)],  # strings: set
+    ],
+)
+def test_idset_finds_repeats_and_clashes_in_every_representation(batches):
+    s = dq_run.IdSet()
+    for b in batches:
+        assert s.check(b) == ([], [])
+        s.add(b)
+    everything = np.concatenate(batches)
+    assert len(s) == len(everything)
+    for v in everything.tolist():
+        assert v in s
+    again = batches[0][:1]
+    assert s.check(again) == ([], again.tolist())
+    twice = np.concatenate([batches[-1][:1], batches[-1][:1]])
+    assert s.check(twice)[0] == batches[-1][:1].tolist()
+    # a failed check changes nothing
+    assert len(s) == len(everything)
+    fresh = np.array([10**6 + 1]) if everything.dtype.kind == "i" else np.array(["zz"], dtype=object)
+    assert s.check(fresh) == ([], [])
+
+
+def test_idset_not_in_for_other_types():
+    s = dq_run.IdSet()
+    ids = np.arange(4)
+    s.check(ids)
+    s.add(ids)
+    assert "1" not in s and 7 not in s and -1 not in s and 3 in s
+
+
+# --- log_model_outputs ----------------------------------------------------------------------------
+
+
+def test_duplicates_across_batches_caught_for_strings_and_large_ids(dq_home):
+    dq.init("text_classification", project_name="proj", run_name="run")
+    dq.set_labels_for_run(LABELS)
+    big = [2**40 + i for i in range(6)]
+    dq.log_dataset({"id": big, "text": ["t"] * 6, "label": LABELS * 2}, split="train")
+    _log(big[:3])
+    with pytest.raises(DuplicateIdError, match=rf"dq\.log_model_outputs: `ids` \[{big[2]}\] were already logged for split 'training', epoch 0"):
+        _log(big[2:5])
+    with pytest.raises(DuplicateIdError, match=r"`ids` must be unique within a batch; \[-3\] repeat"):
+        _log([-3, 4, -3])
+    _log(big[3:])  # the rejected calls left the bookkeeping unchanged
+    dq.finish(verbose=False)
+    assert len(dq.metrics.get_dataframe("proj", "run", "train")) == 6
+
+
+def test_rejected_batch_writes_nothing_and_keeps_bookkeeping(dq_home, started):
+    _log([0, 1, 2])
+    started.flush()
+    before = snapshot(run_dir(dq_home))
+    embs, logits = outputs(3)
+    embs[1, 2] = np.nan
+    with pytest.raises(dq.exceptions.NonFiniteError):
+        dq.log_model_outputs(ids=[3, 4, 5], embs=embs, logits=logits)
+    started.flush()
+    assert snapshot(run_dir(dq_home)) == before
+    _log([3, 4, 5])  # not marked as logged by the rejected call
+    with pytest.raises(DuplicateIdError, match=r"`ids` \[2\] were already logged"):
+        _log([2, 6])
+    _log([6, 7])
+    dq.finish(verbose=False)
+    assert dq.metrics.get_dataframe("proj", "run", "train")["id"].tolist() == list(range(8))
+
+
+def test_new_epoch_may_log_the_same_ids_and_its_own_duplicates_are_caught(dq_home, started):
+    for epoch in range(3):
+        _log(range(0, 4), epoch=epoch)
+        with pytest.raises(DuplicateIdError, match=rf"split 'training', epoch {epoch}"):
+            _log([3, 4], epoch=epoch)
+        _log(range(4, 8), epoch=epoch)
+    # only the current epoch's ids are kept per split
+    assert set(started._output_ids) == {"training"}
+    assert started._output_ids["training"][0] == 2
+    dq.finish(verbose=False)
+    assert dq.metrics.get_dataframe("proj", "run", "train")["id"].tolist() == list(range(8))
+
+
+def test_duplicate_in_an_older_epoch_is_caught_at_finish(dq_home, started):
+    _log([0, 1, 2, 3], epoch=0)
+    _log([0, 1, 2, 3, 4, 5, 6, 7], epoch=1)
+    # back to epoch 0: its ids were dropped from memory when epoch 1 started
+    _log([3], epoch=0)
+    with pytest.raises(DuplicateIdError, match=r"dq\.finish: model outputs for ids \[3\] were logged more than once in split 'training', epoch 0"):
+        dq.finish(verbose=False)
+    assert not (run_dir(dq_home) / "results" / "training").exists()
+
+
+def test_inference_duplicates_caught_across_batches(dq_home, started):
+    dq.log_dataset(make_df(4, start=100).drop(columns="label"), split="inference", inference_name="nov")
+    embs, logits = outputs(2)
+    dq.log_model_outputs(ids=[100, 101], embs=embs, logits=logits, split="inference", inference_name="nov")
+    with pytest.raises(DuplicateIdError, match=r"`ids` \[101\] were already logged for split 'inference/nov';"):
+        dq.log_model_outputs(ids=[101, 102], embs=embs, logits=logits, split="inference", inference_name="nov")
+
+
+def test_interleaved_splits_keep_their_own_epochs(dq_home, started):
+    dq.log_dataset(make_df(4, start=100), split="validation")
+    for epoch in range(2):
+        _log([0, 1, 2, 3], epoch=epoch)
+        _log([100, 101], epoch=epoch, split="validation")
+        _log([4, 5, 6, 7], epoch=epoch)
+        with pytest.raises(DuplicateIdError, match=rf"split 'validation', epoch {epoch}"):
+            _log([101, 102], epoch=epoch, split="validation")
+        _log([102, 103], epoch=epoch, split="validation")
+    dq.finish(verbose=False)
+    assert len(dq.metrics.get_dataframe("proj", "run", "validation")) == 4
+
+
+# --- log_dataset ----------------------------------------------------------------------------------
+
+
+def test_log_dataset_rejected_batch_leaves_input_ids_unchanged(dq_home, started):
+    # ids 8, 9 are new, 10 repeats inside the call: nothing of the call is kept
+    with pytest.raises(DuplicateIdError):
+        dq.log_dataset(make_df(3, start=8).assign(id=[8, 9, 8]), split="train")
+    dq.log_dataset(make_df(2, start=8), split="train")  # 8 and 9 were not marked as logged
+    with pytest.raises(DuplicateIdError, match=r"ids \[9\] were already logged for it"):
+        dq.log_dataset(make_df(2, start=9), split="train", batch_size=1)
+    with pytest.raises(DuplicateIdError, match=r"`id` 8 was already logged for split 'training'"):
+        dq.log_data_sample(text="x", id=8, label="negative", split="train")
+    dq.log_data_sample(text="x", id=10, label="negative", split="train")
+
+
+def test_log_dataset_string_ids(dq_home):
+    dq.init("text_classification", project_name="proj", run_name="run")
+    dq.set_labels_for_run(LABELS)
+    df = make_df(4).assign(id=["a", "b", "c", "d"])
+    dq.log_dataset(df, split="train", batch_size=2)
+    with pytest.raises(DuplicateIdError, match=r"ids \['c'\] were already logged for it"):
+        dq.log_dataset(make_df(2).assign(id=["c", "e"]), split="train")
+
+
+# --- writer ---------------------------------------------------------------------------------------
+
+
+def test_queued_batches_are_joined_into_fewer_record_batches(dq_home, started, monkeypatch):
+    """Batches that pile up while the writer is busy are written as one record batch, in order."""
+    from dataquality import writer
+
+    w = started._get_writer()
+    dq.log_dataset(make_df(40, start=100), split="validation")
+    gate = __import__("threading").Event()
+    real_write = writer.OutputWriter._write
+
+    def gated(self, run):
+        gate.wait(30)
+        return real_write(self, run)
+
+    monkeypatch.setattr(writer.OutputWriter, "_write", gated)
+    rng = np.random.default_rng(0)
+    embs = rng.normal(size=(40, 16)).astype(np.float32)
+    logits = rng.normal(size=(40, 3)).astype(np.float32)
+    for s in range(0, 40, 4):
+        dq.log_model_outputs(ids=np.arange(100 + s, 104 + s), embs=embs[s:s + 4], logits=logits[s:s + 4],
+                             split="validation", epoch=0)
+    gate.set()
+    w.flush()
+    (part,) = (run_dir(dq_home) / "outputs" / "validation" / "0").glob("part-*.arrow")
+    reader = pa.ipc.open_file(pa.memory_map(str(part), "r"))
+    assert reader.num_record_batches < 10
+    table = reader.read_all()
+    assert table.column("id").to_pylist() == list(range(100, 140))
+    got = np.asarray(table.column("emb").combine_chunks().values).reshape(40, 16)
+    np.testing.assert_array_equal(got, embs)
+
+
+def test_kill_switch_read_at_each_call(dq_home, started, monkeypatch):
+    monkeypatch.setenv("DQ_DISABLED", "  Yes ")
+    _log([0, 0])  # ignored, invalid as it is
+    monkeypatch.setenv("DQ_DISABLED", "0")
+    with pytest.raises(DuplicateIdError):
+        _log([0, 0])
