@@ -1,7 +1,7 @@
 """The demo: a small real training run on Rotten Tomatoes reviews, logged through ``dq``.
 
-Frozen MiniLM sentence embeddings (384-d) feed a small PyTorch MLP head that learns fresh vs
-rotten for a few epochs on CPU. Every forward pass is logged the way a user's loop would log it
+Frozen MiniLM sentence embeddings (384-d, the encoder output, logged as ``embs``) feed a small
+PyTorch MLP head that learns fresh vs rotten for a few epochs on CPU. Every forward pass is logged the way a user's loop would log it
 (``dq.log_model_outputs(ids=..., embs=..., logits=...)`` on train, validation and test), then the
 trained model runs over two unlabeled inference sets: held-out plot descriptions (a near domain
 shift) and Guardian financial headlines (a far one). ``dq.finish()`` writes the results.
@@ -85,7 +85,7 @@ def run_demo(cfg: DemoConfig = DemoConfig(), *, root=None, verbose: bool = True)
         def forward(self, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
             h = self.hidden(x)
             logits = self.out(h)
-            dq.log_model_outputs(ids=ids, embs=h, logits=logits)  # the two lines a user adds
+            dq.log_model_outputs(ids=ids, embs=x, logits=logits)  # the line a user adds
             return logits
 
     model = Head(embs["training"].shape[1])

@@ -469,7 +469,21 @@ def finish_run(run: "Run", *, signals: bool, fn: str) -> dict:
         for _, tmp in staged:
             shutil.rmtree(tmp, ignore_errors=True)
         raise
+    # Similarity indexes: large splits get an IVF index, stored so later searches load it.
+    from . import similarity
+
+    indexes = shared.get("indexes", {})
+    for key, tmp in staged:
+        emb = tmp / S.EMBEDDINGS_FILE
+        if key not in indexes and emb.exists() and report["splits"][key]["n_samples"] > similarity.EXACT_MAX:
+            indexes[key] = similarity.build_index(np.load(emb, mmap_mode="r"))
     # Every split succeeded: move the results into place together.
+    for key, _ in staged:
+        old = similarity.index_path(paths.results(), key)
+        if old.exists() and key not in indexes:
+            old.unlink()
+    for key, index in indexes.items():
+        similarity.save_index(index, similarity.index_path(paths.results(), key))
     for key, tmp in staged:
         store.replace_dir(tmp, paths.results(key))
         summary["splits"][key] = report["splits"][key]

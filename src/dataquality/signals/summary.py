@@ -141,6 +141,8 @@ def split_summary(data: SplitArrays) -> SignalResult:
                                          f"Cluster {c['cluster_id']} ({', '.join(c['words'][:4])}) has a high mean DEP "
                                          f"{c['mean_dep']:.2f} over {c['size']} samples.",
                                          {"cluster_id": [c["cluster_id"]]}, c["size"]))
+    if "is_drifted" in cols:
+        alerts.extend(_drift_alerts(data, n))
     if data.split == S.INFERENCE or data.gold is None:
         counts = np.bincount(data.pred, minlength=len(data.labels))
         summary["pred_distribution"] = {l: int(c) for l, c in zip(data.labels, counts)}
@@ -167,3 +169,41 @@ def _overlapping_pairs(data: SplitArrays, otb: np.ndarray, min_share: float = 0.
 
 def _alert(kind: str, severity: str, message: str, filt: dict, count: int, **extra) -> dict:
     return {"kind": kind, "severity": severity, "message": message, "filter": filt, "count": int(count), **extra}
+
+
+def _drift_alerts(data: SplitArrays, n: int) -> list[dict]:
+    """Out of coverage (validation, test) or drifted (inference) samples and set-level shifts."""
+    out: list[dict] = []
+    flag = data.columns["is_drifted"]
+    c = int(flag.sum())
+    expected = 1.0 - float(data.settings.get("drift_quantile", 0.95))
+    inference = data.split == S.INFERENCE
+    if n and c / n > 2 * expected:
+        kind = "drifted_samples" if inference else "out_of_coverage"
+        what = "drifted from training" if inference else "out of training coverage"
+        out.append(_alert(kind, "warning",
+                          f"{c} samples ({c / n:.1%}) are {what}: farther from their nearest training samples "
+                          f"than {1 - expected:.0%} of training samples are (expected about {expected:.0%}).",
+                          {"is_drifted": True}, c))
+    drift = data.memo.get("drift_summary", {})
+    mmd = drift.get("mmd")
+    if inference and mmd and mmd["p_value"] < 0.01:
+        out.append(_alert("set_drift", "warning",
+                          f"The inference set differs from training (MMD² {mmd['mmd2']:.4f}, permutation p = "
+                          f"{mmd['p_value']:.3f}).", {"is_drifted": True}, c))
+    cs = drift.get("class_shift")
+    if inference and cs and cs["p_value"] < 0.01 and cs["total_variation"] >= 0.05:
+        grown = max(cs["share"], key=lambda l: cs["share"][l] - cs["train_share"][l])
+        out.append(_alert("class_distribution_shift", "warning",
+                          f"Predicted classes shifted from training (total variation {cs['total_variation']:.2f}, "
+                          f"chi-square p = {cs['p_value']:.2g}); {grown!r} grew from {cs['train_share'][grown]:.1%} to "
+                          f"{cs['share'][grown]:.1%}.", {"pred": [grown]},
+                          int(round(cs["share"][grown] * n)), label=grown))
+    conf = drift.get("confidence_shift")
+    if inference and conf and conf["p_value"] < 0.01 and conf["mean"] < conf["train_mean"] - 0.02:
+        cut = round(conf["train_median"], 4)
+        below = int((data.probs.max(axis=1) <= cut).sum())
+        out.append(_alert("confidence_drop", "warning",
+                          f"Model confidence dropped from {conf['train_mean']:.2f} in training to {conf['mean']:.2f} "
+                          f"(KS {conf['ks']:.2f}, p = {conf['p_value']:.2g}).", {"confidence_max": cut}, below))
+    return out
