@@ -316,7 +316,7 @@ def test_likely_mislabeled_percentile_knob_reduces_flags_monotonically():
 
 @pytest.mark.parametrize("pct", [-1, 100.5, float("nan")])
 def test_likely_mislabeled_invalid_percentile_raises(pct):
-    with pytest.raises(ValueError, match=r"likely_mislabeled_dep_percentile must be in \[0, 100\]"):
+    with pytest.raises(ValueError, match=r"`likely_mislabeled_dep_percentile` must be in \[0, 100\]"):
         likely_mislabeled(_cl_data([0.1] * 7, likely_mislabeled_dep_percentile=pct))
 
 

@@ -22,6 +22,7 @@ from .api import (
     set_epoch,
     set_epoch_and_split,
     set_labels_for_run,
+    set_signal_settings,
     set_split,
 )
 from .run import Run
@@ -40,6 +41,7 @@ __all__ = [
     "set_epoch",
     "set_epoch_and_split",
     "set_labels_for_run",
+    "set_signal_settings",
     "set_split",
 ]
 

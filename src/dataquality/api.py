@@ -87,6 +87,18 @@ def set_labels_for_run(labels: Any) -> None:
         get_current_run("dq.set_labels_for_run").set_labels_for_run(labels)
 
 
+def set_signal_settings(**settings: Any) -> dict | None:
+    """Set signal knobs of the current run, e.g. ``likely_mislabeled_dep_percentile=80`` (precision
+    over recall), ``drift_k=10``, ``dep_knn_weight=1.0`` (DEP from training dynamics alone).
+
+    Every knob, its range and default: ``dataquality.signals.settings.SETTINGS``. Unknown names and
+    out-of-range values raise ``ConfigurationError``. The next ``finish()`` recomputes every split.
+    """
+    if disabled():
+        return None
+    return get_current_run("dq.set_signal_settings").set_signal_settings(**settings)
+
+
 def set_split(split: str, inference_name: str | None = None) -> None:
     """Set the split for later calls: train/training, validation/val, test, or inference (with a name)."""
     if not disabled():

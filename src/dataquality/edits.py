@@ -116,6 +116,8 @@ def redo(run_dir: Path, edit_id: int, *, fn: str) -> dict:
     m = df["edit_id"] == edit_id
     if not m.any():
         raise ConfigurationError(f"{fn}: no edit with `edit_id` {edit_id}.")
+    if not bool(df.loc[m, "undone"].iloc[0]):
+        raise ConfigurationError(f"{fn}: edit {edit_id} is not undone; nothing to redo.")
     df.loc[m, "undone"] = False
     _save(run_dir, df)
     return df[m].iloc[0].to_dict()

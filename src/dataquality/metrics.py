@@ -15,7 +15,7 @@ import numpy as np
 
 from . import schema as S
 from . import store
-from .exceptions import RunNotFoundError, SplitError
+from .exceptions import ConfigurationError, RunNotFoundError, SplitError
 from .filters import Filter
 from .query import ROW, select
 from .run import check_epoch, normalize_split
@@ -318,7 +318,7 @@ def get_metrics(
     labels = manifest["labels"]
     cols = set(_columns(d))
     if category not in (S.GOLD, S.PRED) and (category not in cols or category in S.RESERVED_COLUMNS):
-        raise SplitError(f"{fn}: `category` must be 'gold', 'pred' or a meta column {meta_columns(sorted(cols))}; got {category!r}.")
+        raise ConfigurationError(f"{fn}: `category` must be 'gold', 'pred' or a meta column {meta_columns(sorted(cols))}; got {category!r}.")
     want = [S.GOLD, S.PRED, S.CONFIDENCE] + (["data_error_potential"] if "data_error_potential" in cols else [])
     if category not in want:
         want.append(category)
@@ -387,7 +387,7 @@ def display_distribution(
     paths, _, key, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
     cols = _columns(d)
     if column not in cols:
-        raise SplitError(f"{fn}: `column` must be one of {cols}; got {column!r}.")
+        raise ConfigurationError(f"{fn}: `column` must be one of {cols}; got {column!r}.")
     df = select(d, filter, fn=fn, columns=[column])
     try:
         import matplotlib
@@ -558,14 +558,174 @@ def get_similar(
     project_name: str,
     run_name: str,
     split: str,
-    ids: list,
+    ids: list | None = None,
     k: int = 10,
     inference_name: str = "",
     *,
+    embedding: np.ndarray | list | None = None,
+    splits: list[str] | str | None = None,
     root: PathLike = None,
 ):
-    """The ``k`` samples most similar (cosine, final-epoch embeddings) to each of ``ids``, within
-    the split, with a ``similarity`` column, most similar first (the anchors themselves, 1.0,
-    included)."""
-    return get_dataframe(project_name, run_name, split, inference_name,
-                         filter={"similar_to": {"ids": list(ids), "k": int(k)}}, root=root)
+    """The ``k`` samples most similar (cosine, final-epoch embeddings) to each of ``ids`` of
+    ``split``, or to each row of a raw ``embedding``, across ``splits``.
+
+    Each split is searched through its own index: exact (faiss ``IndexFlatIP`` on normalised
+    vectors) up to ``similarity.EXACT_MAX`` samples, beyond that the IVF index stored at
+    ``finish()`` under ``results/index/`` (loaded once, then cached), which returns ≈ 95% or more
+    of the exact neighbours (``bench/similarity.py``).
+
+    Parameters
+    ----------
+    split, inference_name : str
+        The split the ``ids`` belong to, and the default split searched.
+    ids : list of int or str, optional
+        Anchor samples of ``split``. Exactly one of ``ids`` and ``embedding`` is required.
+    k : int
+        Neighbours per anchor (or per embedding row), ≥ 1, counted across every searched split
+        and not counting the anchor itself.
+    embedding : array-like, shape (d,) or (m, d), optional
+        Raw query vector(s), ``d`` = the embedding width logged for the run.
+    splits : list of str, optional
+        Splits to search: names (``"training"``, ``"validation"``, ``"test"``, aliases such as
+        ``"train"``) and ``"inference/<name>"`` keys. Default: ``split`` alone.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per distinct sample found (the union over anchors): ``id``, ``split`` (its key, e.g.
+        ``"training"`` or ``"inference/prod"``), ``similarity`` (cosine, higher = more similar, its
+        best over the anchors), ``text``, [``text_pair``], ``gold``, ``pred``, ``confidence``; most
+        similar first. Anchors are included, with similarity 1.0, when their own split is searched.
+
+    Raises
+    ------
+    ConfigurationError
+        Neither or both of ``ids`` and ``embedding``; ``k`` < 1; an empty ``splits``.
+    InputTypeError
+        ``k`` not an integer; a split name that is not a string.
+    SplitError, RunNotFoundError
+        An unknown split, or one without results.
+    SchemaError, ShapeError, NonFiniteError
+        ``ids`` not in ``split``; a split without embeddings; ``embedding`` of the wrong width or
+        with NaN / inf.
+
+    Examples
+    --------
+    >>> dq.metrics.get_similar("proj", "run", "training", ids=[17], k=5,
+    ...                        splits=["training", "inference/prod"])  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    from .exceptions import ConfigurationError, InputTypeError, NonFiniteError, SchemaError, ShapeError
+    from .query import nearest, read_rows
+
+    fn = "dq.metrics.get_similar"
+    paths, _, key, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+        raise InputTypeError(f"{fn}: `k` must be an integer ≥ 1; got {k!r}.")
+    if k < 1:
+        raise ConfigurationError(f"{fn}: `k` must be ≥ 1 (neighbours per anchor); got {k}.")
+    if (ids is None) == (embedding is None):
+        raise ConfigurationError(f"{fn}: pass exactly one of `ids` (samples of split {key!r}) or `embedding` "
+                                 f"(raw query vectors); got {'both' if ids is not None else 'neither'}.")
+    keys = _search_keys(paths, key, splits, fn=fn)
+    widths = {}
+    for sk in keys:
+        emb_path = paths.results(sk) / S.EMBEDDINGS_FILE
+        if not emb_path.exists():
+            raise SchemaError(f"{fn}: split {sk!r} has no embeddings (logged with exclude_embs=True); it cannot be searched.")
+        widths[sk] = np.load(emb_path, mmap_mode="r").shape[1]
+    if ids is not None:
+        if isinstance(ids, (str, bytes, int, np.integer)):
+            ids = [ids]
+        ids = list(ids.tolist() if hasattr(ids, "tolist") else ids)
+        if not ids:
+            raise ConfigurationError(f"{fn}: `ids` is empty; pass at least one id of split {key!r}.")
+        anchors = pd.Index(_ids(d)).get_indexer(pd.Index(ids))
+        if (anchors < 0).any():
+            missing = [i for i, a in zip(ids, anchors) if a < 0][:10]
+            raise SchemaError(f"{fn}: `ids` {missing} are not in split {key!r}; pass ids of that split "
+                              f"(or search with `embedding`).")
+        emb_path = d / S.EMBEDDINGS_FILE
+        if not emb_path.exists():
+            raise SchemaError(f"{fn}: split {key!r} has no embeddings (logged with exclude_embs=True); `ids` cannot be searched.")
+        emb = np.load(emb_path, mmap_mode="r")
+        order = np.argsort(anchors, kind="stable")
+        queries = np.empty((len(anchors), emb.shape[1]), np.float32)
+        queries[order] = emb[anchors[order]]  # read in row order
+        own = (key, anchors)
+    else:
+        try:
+            queries = np.array(embedding, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise InputTypeError(f"{fn}: `embedding` must be a numeric vector (d,) or matrix (m, d); {e}.") from None
+        if queries.ndim == 1:
+            queries = queries[None, :]
+        if queries.ndim != 2 or queries.shape[0] == 0:
+            raise ShapeError(f"{fn}: `embedding` must have shape (d,) or (m, d) with m ≥ 1; got {queries.shape}.")
+        if not np.isfinite(queries).all():
+            raise NonFiniteError(f"{fn}: `embedding` contains NaN or infinity.")
+        own = None
+    for sk, w in widths.items():
+        if queries.shape[1] != w:
+            if embedding is not None:
+                raise ShapeError(f"{fn}: `embedding` must have {w} columns, the embedding width of split {sk!r}; "
+                                 f"got shape {queries.shape}.")
+            raise ShapeError(f"{fn}: `splits` holds split {sk!r} with {w}-d embeddings, but split {key!r} of "
+                             f"`ids` has {queries.shape[1]}-d ones; search splits logged with the same model.")
+    found = nearest(paths.results(), keys, queries, int(k), fn=fn, what="get_similar", own=own)
+    want = [S.ID, S.TEXT, S.TEXT_PAIR, S.GOLD, S.PRED, S.CONFIDENCE]
+    frames = []
+    for sk in keys:
+        part = found[found["split"] == sk]
+        if len(part):
+            rows = read_rows(paths.results(sk), part[ROW].to_numpy(), want)
+            rows.insert(1, "split", sk)
+            rows.insert(2, "similarity", part["similarity"].to_numpy())
+            frames.append(rows)
+    cols = [S.ID, "split", "similarity", S.TEXT, S.TEXT_PAIR, S.GOLD, S.PRED, S.CONFIDENCE]
+    if not frames:
+        return pd.DataFrame(columns=[c for c in cols if c != S.TEXT_PAIR])
+    out = pd.concat(frames, ignore_index=True)
+    for c in (S.GOLD, S.PRED, S.CONFIDENCE, S.TEXT):
+        if c not in out.columns:
+            out[c] = None
+    out = out[[c for c in cols if c in out.columns]]
+    split_rank = out["split"].map({sk: i for i, sk in enumerate(keys)})
+    out = out.assign(_r=split_rank).sort_values(["similarity", "_r"], ascending=[False, True], kind="stable")
+    return out.drop(columns=["_r"]).reset_index(drop=True)
+
+
+def _search_keys(paths, key: str, splits, *, fn: str) -> list[str]:
+    """The split keys named by ``splits`` (default ``[key]``), each with results."""
+    from .exceptions import ConfigurationError, InputTypeError
+
+    if splits is None:
+        return [key]
+    if isinstance(splits, str):
+        splits = [splits]
+    if not hasattr(splits, "__iter__") or any(not isinstance(s, str) for s in splits):
+        raise InputTypeError(f"{fn}: `splits` must be a split name or a list of them (strings); got {splits!r}.")
+    keys: list[str] = []
+    for s in splits:
+        if s.lower().startswith(S.INFERENCE + "/"):
+            name = s.split("/", 1)[1]
+            store.check_name(name, fn=fn, arg="splits")
+            sk = S.split_key(S.INFERENCE, name)
+        else:
+            try:
+                sk = normalize_split(s, fn=fn)
+            except SplitError:
+                raise SplitError(f"{fn}: `splits` entries must be split names {sorted(set(S.SPLIT_ALIASES) - {S.INFERENCE})} "
+                                 f"or 'inference/<name>'; got {s!r}.") from None
+            if sk == S.INFERENCE:
+                raise SplitError(f"{fn}: `splits` names inference sets as 'inference/<name>'; got {s!r}.")
+        if not (paths.results(sk) / S.SAMPLES_FILE).exists():
+            have = sorted(str(p.parent.relative_to(paths.results())) for p in paths.results().glob("**/" + S.SAMPLES_FILE))
+            raise RunNotFoundError(f"{fn}: `splits` names {s!r}, which has no results in this run; splits with "
+                                   f"results: {have}.")
+        if sk not in keys:
+            keys.append(sk)
+    if not keys:
+        raise ConfigurationError(f"{fn}: `splits` is empty; name at least one split to search.")
+    return keys

@@ -322,6 +322,18 @@ class Run:
 
     # -- settings ----------------------------------------------------------------------------------
 
+    def set_signal_settings(self, **settings: Any) -> dict:
+        """Set signal knobs for this run (see ``dataquality.signals.settings.SETTINGS``);
+        the next ``finish()`` recomputes every split with them. Returns all settings."""
+        from .signals.settings import check_settings
+
+        fn = "dq.set_signal_settings"
+        self._check_active(fn)
+        new = check_settings(settings, fn=fn)
+        self.manifest.setdefault("signal_settings", {}).update(new)
+        self._save_manifest()
+        return dict(self.manifest["signal_settings"])
+
     def set_labels_for_run(self, labels: Any) -> None:
         fn = "dq.set_labels_for_run"
         self._check_active(fn)

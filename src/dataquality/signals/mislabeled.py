@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..exceptions import ConfigurationError
 from .dep import blended_probs, class_thresholds
 from .registry import SignalResult, SplitArrays
 
@@ -62,7 +63,7 @@ def likely_mislabeled(data: SplitArrays) -> SignalResult:
         flag[order] = True
     pct = float(data.settings.get("likely_mislabeled_dep_percentile", 0))
     if not 0 <= pct <= 100:
-        raise ValueError(f"likely_mislabeled_dep_percentile must be in [0, 100]; got {pct}.")
+        raise ConfigurationError(f"dq.finish: signal setting `likely_mislabeled_dep_percentile` must be in [0, 100]; got {pct}.")
     cut = float(np.percentile(dep, pct)) if len(dep) and pct > 0 else 0.0
     flag &= dep >= cut
     return SignalResult(
