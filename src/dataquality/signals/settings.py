@@ -15,7 +15,7 @@ SETTINGS: dict[str, tuple[type, float, float, Any, str]] = {
     "dep_knn_k": (int, 1, 500, 10, "neighbours whose labels DEP consults"),
     "dep_knn_weight": (float, 0.0, 1.0, 0.85, "weight of the model's probabilities against the neighbour labels in DEP"),
     "dep_prior_strength": (float, 0.0, 1e6, 1.0, "pseudo-count of the class prior in the neighbour vote"),
-    "dep_calibration": (float, 0.0, 1.0, 0.5, "strength of the per-class calibration of DEP (0 = off)"),
+    "dep_calibration": (float, 0.0, 1.0, 0.0, "strength of the per-class calibration of DEP (0 = off)"),
     "likely_mislabeled_dep_percentile": (float, 0.0, 100.0, 0.0,
                                          "flagged samples must have a DEP at or above this percentile (precision knob)"),
     "boundary_quantile": (float, 0.0, 1.0, 0.9, "quantile of the training certainty ratio above which a sample is on the boundary"),
