@@ -195,7 +195,8 @@ def _drift_alerts(data: SplitArrays, n: int) -> list[dict]:
     if inference and cs and cs["p_value"] < 0.01 and cs["total_variation"] >= 0.05:
         grown = max(cs["share"], key=lambda l: cs["share"][l] - cs["train_share"][l])
         out.append(_alert("class_distribution_shift", "warning",
-                          f"Predicted classes shifted from training (total variation {cs['total_variation']:.2f}, "
+                          f"Predicted classes shifted from {cs.get('reference_split', 'training')} "
+                          f"(total variation {cs['total_variation']:.2f}, "
                           f"chi-square p = {cs['p_value']:.2g}); {grown!r} grew from {cs['train_share'][grown]:.1%} to "
                           f"{cs['share'][grown]:.1%}.", {"pred": [grown]},
                           int(round(cs["share"][grown] * n)), label=grown))
@@ -204,6 +205,7 @@ def _drift_alerts(data: SplitArrays, n: int) -> list[dict]:
         cut = round(conf["train_median"], 4)
         below = int((data.probs.max(axis=1) <= cut).sum())
         out.append(_alert("confidence_drop", "warning",
-                          f"Model confidence dropped from {conf['train_mean']:.2f} in training to {conf['mean']:.2f} "
+                          f"Model confidence dropped from {conf['train_mean']:.2f} in {conf.get('reference_split', 'training')} "
+                          f"to {conf['mean']:.2f} "
                           f"(KS {conf['ks']:.2f}, p = {conf['p_value']:.2g}).", {"confidence_max": cut}, below))
     return out

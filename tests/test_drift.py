@@ -1,0 +1,352 @@
+"""Drift and out of coverage: per-sample drift_score / is_drifted, set-level tests, alerts, later
+processes and the stored IVF index, on synthetic data with a known shift."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import dataquality as dq
+from dataquality import schema as S
+from dataquality import similarity
+from dataquality.signals import SIGNALS, SignalResult, SplitArrays
+from dataquality.signals.drift import drift, drift_distance, knn, knn_distance, mmd_permutation_test
+
+LABELS = ["a", "b", "c"]
+D = 16
+
+
+# -- synthetic data -------------------------------------------------------------------------------
+
+
+def world(seed: int = 0):
+    """Three training clusters in D dimensions and a fourth, never-seen cluster (the shift)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(4, D)) * 1.5
+
+    def draw(n: int, clusters, *, rng=rng):
+        c = rng.choice(clusters, n)
+        return (centers[c] + 0.6 * rng.normal(size=(n, D))).astype(np.float32), c
+
+    return draw
+
+
+def logits_for(c: np.ndarray, rng, *, scale: float = 3.0) -> np.ndarray:
+    """Logits that favour the sample's cluster (cluster 3 maps to class 0), with noise."""
+    out = rng.normal(size=(len(c), len(LABELS))).astype(np.float32)
+    out[np.arange(len(c)), np.minimum(c, 2) % 3] += scale
+    return out
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def arrays(emb, probs, *, split, shared, name=None, gold=None, settings=None) -> SplitArrays:
+    n = len(emb)
+    return SplitArrays(split=split, inference_name=name, labels=LABELS, ids=np.arange(n), gold=gold,
+                       probs=probs, embeddings=emb, epoch_probs=None, epochs=[],
+                       texts=pa.chunked_array([pa.array([f"t{i}" for i in range(n)])]),
+                       settings=settings or {}, shared=shared)
+
+
+def reference(n_train: int = 3000, seed: int = 0, settings=None):
+    draw = world(seed)
+    rng = np.random.default_rng(seed + 100)
+    x, c = draw(n_train, [0, 1, 2])
+    shared: dict = {}
+    res = drift(arrays(x, softmax(logits_for(c, rng)), split=S.TRAIN, shared=shared, gold=np.minimum(c, 2),
+                       settings=settings))
+    assert res.columns == {}  # training itself gets no drift columns
+    return draw, shared, rng
+
+
+def test_in_distribution_false_positive_rate_is_near_the_quantile():
+    draw, shared, rng = reference()
+    x, c = draw(4000, [0, 1, 2])
+    res = drift(arrays(x, softmax(logits_for(c, rng)), split=S.INFERENCE, name="same", shared=shared))
+    rate = res.columns["is_drifted"].mean()
+    assert 0.02 <= rate <= 0.09, rate
+    assert res.summary["expected_rate"] == 0.05 and res.summary["count"] == res.columns["is_drifted"].sum()
+    # the score is a percentile: roughly uniform on in-distribution data
+    assert 0.4 < res.columns["drift_score"].mean() < 0.6
+
+
+def test_shifted_cluster_is_flagged():
+    draw, shared, rng = reference()
+    x, c = draw(1000, [3])
+    res = drift(arrays(x, softmax(logits_for(c, rng)), split=S.INFERENCE, name="new", shared=shared))
+    assert res.columns["is_drifted"].mean() > 0.95
+    assert np.median(res.columns["drift_score"]) == 1.0
+    assert res.flag == "is_drifted"
+    assert res.summary["mmd"]["drifted"] and res.summary["mmd"]["p_value"] < 0.01
+
+
+def test_mixed_set_ranks_the_shifted_samples_first():
+    from sklearn.metrics import roc_auc_score
+
+    draw, shared, rng = reference()
+    x0, c0 = draw(500, [0, 1, 2])
+    x1, c1 = draw(500, [3])
+    res = drift(arrays(np.concatenate([x0, x1]), softmax(logits_for(np.r_[c0, c1], rng)), split=S.INFERENCE,
+                       name="mix", shared=shared))
+    y = np.r_[np.zeros(500), np.ones(500)]
+    assert roc_auc_score(y, res.columns["drift_score"]) > 0.98
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_drift_score_in_unit_interval_and_monotone_in_distance(alpha):
+    draw, shared, rng = reference(settings={"drift_local_scale": alpha})
+    x, c = draw(300, [0, 1, 2])
+    away = np.random.default_rng(5).normal(size=D).astype(np.float32)
+    # points walking away from the training data along one direction
+    steps = np.stack([x[0] + t * 3.0 * away for t in np.linspace(0, 4, 40)]).astype(np.float32)
+    q = np.concatenate([x, steps])
+    res = drift(arrays(q, softmax(rng.normal(size=(len(q), 3))), split=S.TEST, shared=shared,
+                       gold=np.zeros(len(q), np.int64), settings={"drift_local_scale": alpha}))
+    score, dist = res.columns["drift_score"], res.columns["knn_distance"]
+    assert score.dtype == np.float32 and ((score >= 0) & (score <= 1)).all()
+    walk = score[len(x) : len(x) + len(steps)]
+    assert walk[0] < 0.95 and walk[-1] == 1.0  # a training-like point is not drifted; far away: 1
+    # drift_score is a non-decreasing function of the drift distance (the plain mean k-NN distance
+    # for alpha = 0, locally scaled otherwise), and is_drifted is that distance above the threshold
+    ref = shared["drift_reference"]
+    d, rows = knn(ref["index"], q, ref["k"])
+    dk, dd = drift_distance(ref, d, rows)
+    np.testing.assert_allclose(dk, dist, rtol=1e-6)
+    if alpha == 0:
+        np.testing.assert_array_equal(dd, dk)
+    o = np.argsort(dd, kind="stable")
+    assert (np.diff(score[o]) >= 0).all()
+    np.testing.assert_array_equal(res.columns["is_drifted"], dd > res.summary["threshold_distance"])
+    assert res.summary["local_scale_alpha"] == alpha
+
+
+def test_knn_distance_by_hand_and_self_exclusion():
+    x = np.array([[1, 0], [0, 1], [1, 1], [-1, 0]], np.float32)
+    index = similarity.build_index(x)
+    q = np.array([[2, 0]], np.float32)
+    c = 1 / np.sqrt(2)
+    np.testing.assert_allclose(knn_distance(index, q, 2), [(0 + (1 - c)) / 2], atol=1e-6)
+    # own row excluded: x[0]'s nearest others are x[2] (1 - c) and x[1] (1)
+    np.testing.assert_allclose(knn_distance(index, x[:1], 2, self_rows=np.array([0])), [(1 - c + 1) / 2], atol=1e-6)
+
+
+def test_mmd_permutation_test():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(200, 8))
+    same = rng.normal(size=(200, 8))
+    shifted = rng.normal(size=(200, 8)) + 0.5
+    mmd_same, p_same = mmd_permutation_test(a, same, permutations=100, seed=1)
+    mmd_shift, p_shift = mmd_permutation_test(a, shifted, permutations=100, seed=1)
+    assert p_shift == pytest.approx(1 / 101) and mmd_shift > 10 * abs(mmd_same)
+    assert p_same > 0.05
+
+
+def test_mmd_permutation_test_matches_a_plain_loop():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(30, 4)), rng.normal(size=(25, 4)) + 0.2
+    z = np.concatenate([x, y])
+    d2 = ((z[:, None] - z[None]) ** 2).sum(-1)
+    kern = np.exp(-d2 / np.median(d2[np.triu_indices(len(z), 1)]))
+
+    def stat(ix, iy):
+        kxx, kyy = kern[np.ix_(ix, ix)], kern[np.ix_(iy, iy)]
+        return ((kxx.sum() - np.trace(kxx)) / (len(ix) * (len(ix) - 1))
+                + (kyy.sum() - np.trace(kyy)) / (len(iy) * (len(iy) - 1)) - 2 * kern[np.ix_(ix, iy)].mean())
+
+    observed = stat(np.arange(30), np.arange(30, 55))
+    perm_rng = np.random.default_rng(4)
+    perms = [perm_rng.permutation(55) for _ in range(50)]
+    p = (1 + sum(stat(np.sort(q[:30]), np.sort(q[30:])) >= observed - 1e-12 for q in perms)) / 51
+    mmd2, p_fast = mmd_permutation_test(x, y, permutations=50, seed=4)
+    assert mmd2 == pytest.approx(observed, abs=1e-10)
+    assert p_fast == pytest.approx(p)
+
+
+# -- through dq: finish, alerts, splits, later processes ------------------------------------------
+
+
+@pytest.fixture
+def no_map(monkeypatch):
+    """UMAP is not what these tests are about: make it a no-op to keep them quick (replaced in
+    place: the registry's order is the order signals run in)."""
+    monkeypatch.setitem(SIGNALS, "map", dataclasses.replace(SIGNALS["map"], fn=lambda data: SignalResult(columns={})))
+
+
+def _frame(n: int, start: int = 0, gold=None) -> pd.DataFrame:
+    df = pd.DataFrame({"id": np.arange(start, start + n), "text": [f"text {i}" for i in range(start, start + n)]})
+    if gold is not None:
+        df["label"] = np.asarray(LABELS)[gold]
+    return df
+
+
+def log_training(*, n_train: int = 2000, n_val: int = 600, seed: int = 0, val_shifted: int = 0, epochs: int = 2):
+    """A run with training and validation logged (validation: ``val_shifted`` samples from the unseen
+    cluster at the end), not finished; returns the world's sampler."""
+    draw = world(seed)
+    rng = np.random.default_rng(seed + 7)
+    dq.init("text_classification", project_name="proj", run_name="run")
+    dq.set_labels_for_run(LABELS)
+    x, c = draw(n_train, [0, 1, 2])
+    xv, cv = draw(n_val - val_shifted, [0, 1, 2])
+    if val_shifted:
+        xs, cs = draw(val_shifted, [3])
+        xv, cv = np.concatenate([xv, xs]), np.concatenate([cv, cs])
+    dq.log_dataset(_frame(n_train, gold=np.minimum(c, 2)), split="training")
+    dq.log_dataset(_frame(n_val, gold=np.minimum(cv, 2) % 3), split="validation")
+    for e in range(epochs):
+        dq.log_model_outputs(ids=np.arange(n_train), embs=x, logits=logits_for(c, rng), split="training", epoch=e)
+        dq.log_model_outputs(ids=np.arange(n_val), embs=xv, logits=logits_for(cv, rng), split="validation", epoch=e)
+    return draw, rng
+
+
+def log_inference(name: str, x: np.ndarray, logits: np.ndarray, start: int = 0) -> None:
+    dq.log_dataset(_frame(len(x), start), split="inference", inference_name=name)
+    dq.log_model_outputs(ids=np.arange(start, start + len(x)), embs=x, logits=logits, split="inference",
+                         inference_name=name)
+
+
+def inf_df(name: str) -> pd.DataFrame:
+    return dq.metrics.get_dataframe("proj", "run", "inference", inference_name=name).sort_values("id")
+
+
+def drift_summary(key: str) -> dict:
+    return dq.metrics.get_summary("proj", "run")["splits"][key]["signals"]["drift"]
+
+
+def test_several_inference_sets_in_one_run(no_map):
+    # a fixed seed: at any seed the in-distribution MMD p-value is uniform (p < 0.01 in 1% of seeds)
+    draw, rng = log_training(seed=1)
+    x_same, c_same = draw(1500, [0, 1, 2])
+    x_new, c_new = draw(400, [3])
+    log_inference("same", x_same, logits_for(c_same, rng))
+    log_inference("new", x_new, logits_for(c_new, rng))
+    dq.finish(verbose=False)
+    same, new = inf_df("same"), inf_df("new")
+    assert len(same) == 1500 and len(new) == 400
+    assert 0.02 <= same["is_drifted"].mean() <= 0.09
+    assert new["is_drifted"].mean() > 0.95
+    s_same, s_new = drift_summary("inference/same"), drift_summary("inference/new")
+    assert not s_same["mmd"]["drifted"] and s_same["mmd"]["p_value"] > 0.01
+    assert s_new["mmd"]["drifted"] and s_new["mmd"]["p_value"] < 0.01
+    kinds_same = {a["kind"] for a in dq.metrics.get_alerts("proj", "run", "inference", inference_name="same")}
+    kinds_new = {a["kind"] for a in dq.metrics.get_alerts("proj", "run", "inference", inference_name="new")}
+    assert not kinds_same & {"drifted_samples", "set_drift", "class_distribution_shift", "confidence_drop"}
+    assert {"drifted_samples", "set_drift"} <= kinds_new
+    # the class and confidence tests compare with held-out validation outputs, not in-sample training
+    assert s_same["reference_split"] == "validation"
+
+
+def test_class_and_confidence_shift_detected_and_alert_filters_select_count_rows(no_map):
+    draw, rng = log_training()
+    x, c = draw(1000, [0, 1, 2])
+    # in distribution by embedding, but the model now predicts class "a" with low confidence
+    logits = rng.normal(scale=0.2, size=(1000, 3)).astype(np.float32)
+    logits[:, 0] += 0.6
+    log_inference("skewed", x, logits)
+    x2, c2 = draw(1000, [0, 1, 2])
+    log_inference("plain", x2, logits_for(c2, rng))
+    dq.finish(verbose=False)
+    s = drift_summary("inference/skewed")
+    assert s["class_shift"]["p_value"] < 1e-6 and s["class_shift"]["total_variation"] > 0.3
+    assert s["confidence_shift"]["p_value"] < 1e-6 and s["confidence_shift"]["mean"] < s["confidence_shift"]["train_mean"]
+    plain = drift_summary("inference/plain")
+    assert plain["class_shift"]["p_value"] > 0.01 and plain["confidence_shift"]["p_value"] > 0.01
+    alerts = dq.metrics.get_alerts("proj", "run", "inference", inference_name="skewed")
+    kinds = {a["kind"]: a for a in alerts}
+    assert {"class_distribution_shift", "confidence_drop"} <= set(kinds)
+    assert kinds["class_distribution_shift"]["label"] == "a"
+    for a in alerts:
+        got = dq.metrics.get_dataframe("proj", "run", "inference", inference_name="skewed", filter=a["filter"])
+        assert len(got) == a["count"], a
+
+
+def test_validation_and_test_get_out_of_coverage_columns_and_alert(no_map):
+    draw, rng = log_training(val_shifted=150)
+    dq.finish(verbose=False)
+    val = dq.metrics.get_dataframe("proj", "run", "validation").sort_values("id")
+    for col in ("drift_score", "is_drifted", "knn_distance"):
+        assert col in val.columns
+    flagged = val["is_drifted"].to_numpy()
+    assert flagged[-150:].mean() > 0.95 and flagged[:-150].mean() < 0.1
+    train = dq.metrics.get_dataframe("proj", "run", "training")
+    assert "drift_score" not in train.columns
+    alerts = dq.metrics.get_alerts("proj", "run", "validation")
+    ooc = [a for a in alerts if a["kind"] == "out_of_coverage"]
+    assert len(ooc) == 1 and ooc[0]["filter"] == {"is_drifted": True}
+    assert len(dq.metrics.get_dataframe("proj", "run", "validation", filter=ooc[0]["filter"])) == ooc[0]["count"]
+    assert not {"set_drift", "class_distribution_shift", "confidence_drop"} & {a["kind"] for a in alerts}
+
+
+def _training_files(home) -> dict:
+    out = {}
+    results = home / "proj" / "run" / "results"
+    for p in [*sorted((results / "training").iterdir()), similarity.index_path(results, "training")]:
+        if p.exists():
+            out[str(p)] = (p.read_bytes(), p.stat().st_mtime_ns)
+    return out
+
+
+@pytest.mark.parametrize("ivf", [False, True], ids=["exact-rebuilt", "ivf-stored"])
+def test_later_inference_only_process_uses_stored_training_results(dq_home, no_map, monkeypatch, ivf):
+    if ivf:
+        monkeypatch.setattr(similarity, "EXACT_MAX", 500)
+    similarity._load.cache_clear()
+    draw, rng = log_training()
+    x_same, c_same = draw(800, [0, 1, 2])
+    x_new, c_new = draw(200, [3])
+    x = np.concatenate([x_same, x_new])
+    logits = logits_for(np.r_[c_same, c_new], rng)
+    log_inference("first", x, logits)  # scored in the same process, for comparison
+    dq.finish(verbose=False)
+    index_file = similarity.index_path(dq_home / "proj" / "run" / "results", "training")
+    assert index_file.exists() == ivf
+    before = _training_files(dq_home)
+
+    similarity._load.cache_clear()  # a new process starts with nothing in memory
+    run2 = dq.init("text_classification", project_name="proj", run_name="run")
+    log_inference("later", x, logits)
+    report = run2.finish(verbose=False)
+    assert list(report["splits"]) == ["inference/later"]
+    assert {"training", "validation", "inference/first"} <= set(report["unchanged"])
+    assert _training_files(dq_home) == before  # training results (and index) untouched
+
+    first, later = inf_df("first"), inf_df("later")
+    np.testing.assert_array_equal(later["drift_score"].to_numpy(), first["drift_score"].to_numpy())
+    np.testing.assert_array_equal(later["is_drifted"].to_numpy(), first["is_drifted"].to_numpy())
+    assert later["is_drifted"].to_numpy()[-200:].mean() > 0.95
+    s1, s2 = drift_summary("inference/first"), drift_summary("inference/later")
+    for key in ("threshold_distance", "count", "mmd", "class_shift", "confidence_shift", "reference_split"):
+        assert s1[key] == s2[key], key
+    assert s2["reference_split"] == "validation"
+
+
+def test_stored_ivf_index_agrees_with_exact_search(dq_home, no_map, monkeypatch):
+    def scores(exact_max: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+        monkeypatch.setattr(similarity, "EXACT_MAX", exact_max)
+        similarity._load.cache_clear()
+        draw, rng = log_training(n_train=3000, seed=3)
+        x0, c0 = draw(1000, [0, 1, 2])
+        x1, c1 = draw(300, [3])
+        log_inference("mix", np.concatenate([x0, x1]), logits_for(np.r_[c0, c1], rng))
+        dq.finish(verbose=False)
+        has_index = similarity.index_path(dq_home / "proj" / "run" / "results", "training").exists()
+        out = inf_df("mix"), dq.metrics.get_dataframe("proj", "run", "validation").sort_values("id"), has_index
+        dq.init("text_classification", project_name="proj", run_name="run", overwrite=True)
+        return out
+
+    exact_inf, exact_val, exact_stored = scores(similarity.EXACT_MAX)
+    ivf_inf, ivf_val, ivf_stored = scores(1000)
+    assert not exact_stored and ivf_stored
+    for e, i in ((exact_inf, ivf_inf), (exact_val, ivf_val)):
+        np.testing.assert_array_equal(e["id"].to_numpy(), i["id"].to_numpy())
+        assert (e["is_drifted"].to_numpy() == i["is_drifted"].to_numpy()).mean() >= 0.97
+        assert np.abs(e["drift_score"].to_numpy() - i["drift_score"].to_numpy()).mean() < 0.03
+        np.testing.assert_allclose(i["knn_distance"].to_numpy(), e["knn_distance"].to_numpy(), atol=0.05)
+    assert ivf_inf["is_drifted"].to_numpy()[-300:].mean() > 0.95
