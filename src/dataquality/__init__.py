@@ -24,6 +24,7 @@ from .api import (
     set_labels_for_run,
     set_signal_settings,
     set_split,
+    set_tagging_schema,
 )
 from .run import Run
 
@@ -43,6 +44,7 @@ __all__ = [
     "set_labels_for_run",
     "set_signal_settings",
     "set_split",
+    "set_tagging_schema",
 ]
 
 

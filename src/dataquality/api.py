@@ -99,6 +99,13 @@ def set_signal_settings(**settings: Any) -> dict | None:
     return get_current_run("dq.set_signal_settings").set_signal_settings(**settings)
 
 
+def set_tagging_schema(tagging_schema: str) -> None:
+    """NER: the tagging schema of the labels set by ``set_labels_for_run``: ``"BIO"``,
+    ``"BILOU"`` or ``"BIOES"`` (inferred from the labels when not set)."""
+    if not disabled():
+        get_current_run("dq.set_tagging_schema").set_tagging_schema(tagging_schema)
+
+
 def set_split(split: str, inference_name: str | None = None) -> None:
     """Set the split for later calls: train/training, validation/val, test, or inference (with a name)."""
     if not disabled():

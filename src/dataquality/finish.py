@@ -459,7 +459,12 @@ def finish_run(run: "Run", *, signals: bool, fn: str) -> dict:
                 report["unchanged"].append(key)
                 continue
             t0 = time.perf_counter()
-            split_summary, tmp = compute_split(run, key, signals=signals, fn=fn, shared=shared)
+            if run.task.unit == "span":
+                from .ner.finish import compute_ner_split
+
+                split_summary, tmp = compute_ner_split(run, key, signals=signals, fn=fn, shared=shared)
+            else:
+                split_summary, tmp = compute_split(run, key, signals=signals, fn=fn, shared=shared)
             staged.append((key, tmp))
             split_summary["seconds"] = round(time.perf_counter() - t0, 3)
             report["splits"][key] = split_summary

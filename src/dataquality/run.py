@@ -74,7 +74,7 @@ def check_epoch(epoch: Any, *, fn: str) -> int:
     return int(epoch)
 
 
-def normalize_labels(labels: Any, *, fn: str) -> list[str]:
+def normalize_labels(labels: Any, *, fn: str, binary_shorthand: bool = True) -> list[str]:
     """Validate the label list; one label ``x`` means a binary task ``["NOT_x", "x"]``."""
     if labels is None or isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
         raise ConfigurationError(
@@ -100,7 +100,7 @@ def normalize_labels(labels: Any, *, fn: str) -> list[str]:
         raise ConfigurationError(f"{fn}: `labels` must be unique; {dups or 'some'} appear more than once.")
     if len(out) > MAX_LABELS:
         raise ConfigurationError(f"{fn}: at most {MAX_LABELS} labels are supported; got {len(out)}.")
-    if len(out) == 1:
+    if len(out) == 1 and binary_shorthand:
         out = [f"NOT_{out[0]}", out[0]]
     return out
 
@@ -334,10 +334,32 @@ class Run:
         self._save_manifest()
         return dict(self.manifest["signal_settings"])
 
+    def set_tagging_schema(self, tagging_schema: str) -> None:
+        """NER: the tagging schema of the labels, ``"BIO"``, ``"BILOU"`` or ``"BIOES"``."""
+        from .ner.schemas import normalize_schema, parse_labels
+
+        fn = "dq.set_tagging_schema"
+        self._check_active(fn)
+        if self.task.unit != "span":
+            raise ConfigurationError(f"{fn}: a tagging schema applies to task_type='text_ner'; this run is {self.task.name!r}.")
+        schema = normalize_schema(tagging_schema, where=fn, argument="tagging_schema")
+        old = self.manifest.get("tagging_schema")
+        if old is not None and old != schema:
+            raise ConfigurationError(f"{fn}: run {self.project_name}/{self.run_name} already uses {old!r}; got {schema!r}.")
+        if self.labels is not None:
+            parse_labels(self.labels, schema)
+        self.manifest["tagging_schema"] = schema
+        self._save_manifest()
+
     def set_labels_for_run(self, labels: Any) -> None:
         fn = "dq.set_labels_for_run"
         self._check_active(fn)
-        new = normalize_labels(labels, fn=fn)
+        new = normalize_labels(labels, fn=fn, binary_shorthand=self.task.unit != "span")
+        if self.task.unit == "span":  # NER: a tagged label list that must fit the schema
+            from .ner.schemas import infer_schema, parse_labels
+
+            schema = self.manifest.get("tagging_schema") or infer_schema(new)
+            parse_labels(new, schema)
         old = self.labels
         if old is not None and old != new:
             raise ConfigurationError(
@@ -485,7 +507,7 @@ class Run:
             id_kind = None
             try:
                 for df in iter_frames(dataset, fn=fn, batch_size=batch_size, cols=cols):
-                    table = normalize_frame(df, fn=fn, cols=cols, split=s, labels=self.labels)
+                    table = self._normalize(df, fn=fn, cols=cols, split=s)
                     ids = table.column(S.ID).to_numpy(zero_copy_only=False)
                     kind = self._check_id_type(ids, fn, arg="id")
                     if id_kind is not None and kind != id_kind:
@@ -527,6 +549,13 @@ class Run:
                 self.manifest["id_type"] = id_kind
                 self._save_manifest()
         return len(new_ids)
+
+    def _normalize(self, df, *, fn: str, cols: Columns, split: str):
+        if self.task.unit == "span":
+            from .ner.ingest import normalize_ner_frame
+
+            return normalize_ner_frame(df, fn=fn, cols=cols, split=split, labels=self.labels)
+        return normalize_frame(df, fn=fn, cols=cols, split=split, labels=self.labels)
 
     def _write_input_part(self, key: str, table) -> tuple[Path, Path]:
         import pyarrow.parquet as pq
@@ -681,17 +710,22 @@ class Run:
         ids_arr = check_ids(ids, fn=fn)
         n = ids_arr.shape[0]
         id_kind = self._check_id_type(ids_arr, fn)
-        if exclude_embs:
-            embs_arr = None
+        if self.task.unit == "span":
+            # NER: one row per token; the sample id repeats over its tokens (see _check_tokens).
+            row_ids, embs_arr, logits_arr = self._check_tokens(ids_arr, embs, logits, probs, exclude_embs, fn)
         else:
-            if embs is None:
-                raise ShapeError(f"{fn}: `embs` is required (one embedding per sample) unless exclude_embs=True.")
-            d = m["embedding_dim"]
-            embs_arr = check_matrix(
-                embs, fn=fn, arg="embs", n_rows=n, width=d,
-                width_hint=f" and the embedding width {d} of earlier batches" if d else "",
-            )
-        logits_arr = self._check_logits(logits, probs, n, fn)
+            row_ids = ids_arr
+            if exclude_embs:
+                embs_arr = None
+            else:
+                if embs is None:
+                    raise ShapeError(f"{fn}: `embs` is required (one embedding per sample) unless exclude_embs=True.")
+                d = m["embedding_dim"]
+                embs_arr = check_matrix(
+                    embs, fn=fn, arg="embs", n_rows=n, width=d,
+                    width_hint=f" and the embedding width {d} of earlier batches" if d else "",
+                )
+            logits_arr = self._check_logits(logits, probs, n, fn)
         with self._lock:
             current = self._output_ids.get(key)
             if current is not None and current[0] == ep:
@@ -717,10 +751,52 @@ class Run:
                 m["logits_dim"], changed = int(logits_arr.shape[1]), True
             if changed:
                 self._save_manifest()
-            self._get_writer().put(directory, ids_arr, embs_arr, logits_arr)
+            self._get_writer().put(directory, row_ids, embs_arr, logits_arr)
             seen.add(ids_arr)
             if current is None:
                 self._output_ids[key] = (ep, seen, directory)
+
+    def _check_tokens(self, ids: np.ndarray, embs: Any, logits: Any, probs: Any, exclude_embs: bool,
+                      fn: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """NER outputs: per sample ``embs[i]`` (tokens_i, d) and ``logits[i]`` (tokens_i, k), as
+        lists of arrays/tensors or padded 3-D arrays (padding is cut at finish() to the sample's
+        logged token count). Returns the sample id per token row and the stacked token arrays."""
+        n = len(ids)
+        if probs is not None:
+            raise ShapeError(f"{fn}: NER takes `logits` per token; `probs` is not supported for text_ner.")
+        if logits is None:
+            raise ShapeError(f"{fn}: `logits` is required: one (tokens, n_labels) array per sample.")
+        m = self.manifest
+        labels = self.labels
+        k = len(labels) if labels is not None else m.get("logits_dim")
+        d = m.get("embedding_dim")
+        lg = _per_sample(logits, n, fn=fn, arg="logits")
+        em = None if exclude_embs else _per_sample(embs, n, fn=fn, arg="embs") if embs is not None else None
+        if em is None and not exclude_embs:
+            raise ShapeError(f"{fn}: `embs` is required (one (tokens, d) array per sample) unless exclude_embs=True.")
+        lengths = np.empty(n, dtype=np.int64)
+        for i in range(n):
+            a = lg[i]
+            if a.ndim != 2 or a.shape[0] == 0 or (k is not None and a.shape[1] != k):
+                raise ShapeError(
+                    f"{fn}: `logits[{i}]` (id {ids[i]!r}) must have shape (tokens, {k if k else 'n_labels'})"
+                    f"{' to match the ' + str(k) + ' tags set by dq.set_labels_for_run' if labels else ''}; got {a.shape}."
+                )
+            k = a.shape[1]
+            lengths[i] = a.shape[0]
+            if em is not None:
+                e = em[i]
+                if e.ndim != 2 or e.shape[0] != a.shape[0] or (d is not None and e.shape[1] != d):
+                    raise ShapeError(
+                        f"{fn}: `embs[{i}]` (id {ids[i]!r}) must have shape ({a.shape[0]}, {d if d else 'd'}) to match "
+                        f"`logits[{i}]`{' and the embedding width of earlier batches' if d else ''}; got {e.shape}."
+                    )
+                d = e.shape[1]
+        flat_logits = check_matrix(np.concatenate(lg), fn=fn, arg="logits", n_rows=int(lengths.sum()), width=k)
+        flat_embs = None
+        if em is not None:
+            flat_embs = check_matrix(np.concatenate(em), fn=fn, arg="embs", n_rows=int(lengths.sum()), width=d)
+        return np.repeat(ids, lengths), flat_embs, flat_logits
 
     def _check_logits(self, logits: Any, probs: Any, n: int, fn: str) -> np.ndarray:
         labels = self.labels
@@ -885,6 +961,21 @@ def _dups(values: list) -> list:
                 break
         seen.add(v)
     return dups
+
+
+def _per_sample(x: Any, n: int, *, fn: str, arg: str) -> list[np.ndarray]:
+    """NER per-token arrays as a list of ``n`` numpy arrays (from a list, or a padded 3-D array)."""
+    if isinstance(x, (list, tuple)):
+        if len(x) != n:
+            raise ShapeError(f"{fn}: `{arg}` must hold one array per sample ({n} to match `ids`); got {len(x)}.")
+        return [to_numpy(v, fn=fn, arg=f"{arg}[{i}]") for i, v in enumerate(x)]
+    arr = to_numpy(x, fn=fn, arg=arg)
+    if arr.ndim != 3 or arr.shape[0] != n:
+        raise ShapeError(
+            f"{fn}: `{arg}` must be a list of {n} (tokens, width) arrays or an array of shape ({n}, tokens, width); "
+            f"got shape {arr.shape}."
+        )
+    return list(arr)
 
 
 def _as_list(v: Any, *, fn: str, arg: str) -> list:

@@ -37,9 +37,17 @@ TEXT_CLASSIFICATION = TaskSpec(
     unit="sample",
 )
 
-TASKS: dict[str, TaskSpec] = {TEXT_CLASSIFICATION.name: TEXT_CLASSIFICATION}
+TEXT_NER = TaskSpec(
+    name="text_ner",
+    input_columns=(S.ID, S.TEXT, "text_token_indices", "gold_spans"),
+    optional_columns=(),
+    unit="span",
+)
+
+TASKS: dict[str, TaskSpec] = {TEXT_CLASSIFICATION.name: TEXT_CLASSIFICATION, TEXT_NER.name: TEXT_NER}
 # Accepted spellings of the same task.
-TASK_ALIASES = {"text_classification": "text_classification", "nli": "text_classification"}
+TASK_ALIASES = {"text_classification": "text_classification", "nli": "text_classification",
+                "text_ner": "text_ner", "ner": "text_ner"}
 
 
 def get_task(task_type: object, *, fn: str) -> TaskSpec:

@@ -1,0 +1,449 @@
+"""``finish()`` for ``text_ner`` runs: join token outputs to samples and score spans.
+
+Per split it writes (through a temporary folder, like the classification path):
+
+- ``samples.parquet``: one row per sample: id, text, ``gold_spans`` and ``pred_spans`` (character
+  offsets; predicted spans carry their error type and DEP), sample ``data_error_potential``,
+  ``confidence`` (mean token confidence), span and error counts, meta columns, and for inference
+  ``is_drifted`` (any span drifted) and ``drift_score`` (the highest of its spans);
+- ``spans.parquet``: one row per gold and per predicted span (``span_kind``), with token and
+  character offsets, text, entity type, error type, the matched counterpart's type, span DEP,
+  confidence, and for inference ``drift_score`` / ``is_drifted``;
+- ``embeddings.npy``: span embeddings (mean of token embeddings), row-aligned with ``spans.parquet``.
+
+Token DEP = (1 − mean over epochs of the gold-tag margin) / 2, span DEP = max over its tokens,
+sample DEP = max over its spans (DESIGN §4). Model outputs are logged one row per token; rows past
+a sample's logged token count (padding) are cut.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import schema as S
+from .. import store
+from ..exceptions import SchemaError, ShapeError
+from .align import char_spans_to_token_spans
+from .dep import sample_dep, span_dep, span_embeddings
+from .errors import ERROR_TYPES, entity_metrics, span_errors_batch
+from .ingest import GOLD_SPANS, PRED_SPANS, TOKEN_ENDS, TOKEN_STARTS
+from .schemas import decode_batch, encode_batch, infer_schema, parse_labels
+from .spans import SpanArrays, arrays_to_spans, empty_spans, spans_to_arrays
+
+if TYPE_CHECKING:
+    from ..run import Run
+
+SPANS_FILE = "spans.parquet"
+ERRORS = tuple(e for e in ERROR_TYPES if e != "none")
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def _gather_index(src_starts: np.ndarray, dst_starts: np.ndarray, lengths: np.ndarray):
+    """Flat (src, dst) row indices copying ``lengths[j]`` rows from ``src_starts[j]`` to ``dst_starts[j]``."""
+    total = int(lengths.sum())
+    base = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    within = np.arange(total) - base
+    return np.repeat(src_starts, lengths) + within, np.repeat(dst_starts, lengths) + within
+
+
+def _margins(p: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    r = np.arange(len(gold))
+    g = p[r, gold]
+    other = p.copy()
+    other[r, gold] = -np.inf
+    return g - other.max(axis=1)
+
+
+def _runs(token_ids: np.ndarray):
+    """Start and length of each run of equal sample ids in a token-row batch."""
+    starts = np.flatnonzero(np.r_[True, token_ids[1:] != token_ids[:-1]])
+    return starts, np.diff(np.r_[starts, len(token_ids)])
+
+
+def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: dict) -> tuple[dict, Path]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ..finish import _check_unique_pos, _epochs, _ids_of, _index, _lookup, _matrix, _open_parts
+
+    paths, labels = run.paths, run.labels
+    tagset = parse_labels(labels, run.manifest.get("tagging_schema") or infer_schema(labels))
+    types = list(tagset.entity_types)
+    split = S.INFERENCE if key.startswith(S.INFERENCE) else key
+    name = key.split("/", 1)[1] if split == S.INFERENCE else None
+    labeled = split != S.INFERENCE
+
+    parts = store.list_parts(paths.inputs(key), S.INPUT_PART_SUFFIX)
+    if not parts:
+        raise SchemaError(f"{fn}: model outputs were logged for split {key!r} but no inputs; log them with dq.log_dataset.")
+    table = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="permissive")
+    in_ids = table.column(S.ID).to_numpy(zero_copy_only=False)
+    in_index = _index(in_ids, fn=fn, what=f"the inputs of split {key!r}")
+    n_tok_in = np.asarray(table.column(TOKEN_STARTS).combine_chunks().value_lengths().to_numpy(zero_copy_only=False), np.int64)
+    epochs = _epochs(paths, key)
+    final = epochs[-1]
+
+    # Which input rows have final-epoch outputs, and how many token rows each logged.
+    runs_per_batch = []
+    for _, batch in _open_parts(final.parts):
+        tid = _ids_of(batch)
+        starts, lens = _runs(tid)
+        pos = _lookup(in_index, tid[starts], key, final.epoch, fn)
+        runs_per_batch.append((starts, lens, pos))
+    pos_all = np.concatenate([r[2] for r in runs_per_batch])
+    _check_unique_pos(pos_all, in_ids, key, final.epoch, fn)
+    rows = np.sort(pos_all)
+    row_of_input = np.full(len(in_ids), -1, np.int64)
+    row_of_input[rows] = np.arange(len(rows))
+    n = len(rows)
+    ntok = n_tok_in[rows]
+    offsets = np.r_[0, np.cumsum(ntok)].astype(np.int64)
+    T = int(offsets[-1])
+    k = len(labels)
+
+    tmp = paths.results() / f"{S.TMP_PREFIX}{store.new_token()}-{key.replace('/', '-')}"
+    tmp.mkdir(parents=True)
+    try:
+        probs = np.empty((T, k), np.float32)
+        token_embs = None
+        for (_, batch), (starts, lens, pos) in zip(_open_parts(final.parts), runs_per_batch):
+            r = row_of_input[pos]
+            need = ntok[r]
+            short = lens < need
+            if short.any():
+                bad = in_ids[pos[short]][:10].tolist()
+                raise ShapeError(
+                    f"{fn}: model outputs of split {key!r} have fewer token rows than the sample's "
+                    f"text_token_indices for ids {bad}; log one row per model token (padding may follow)."
+                )
+            src, dst = _gather_index(starts, offsets[r], need)
+            probs[dst] = _softmax(_matrix(batch, S.LOGITS)[src].astype(np.float32))
+            if S.EMB in batch.schema.names:
+                if token_embs is None:
+                    d = batch.schema.field(S.EMB).type.list_size
+                    token_embs = np.lib.format.open_memmap(tmp / "_tokens.npy", mode="w+", dtype=np.float32, shape=(T, d))
+                token_embs[dst] = _matrix(batch, S.EMB)[src]
+        pred_tags = probs.argmax(axis=1)
+        token_conf = probs.max(axis=1)
+        pred = decode_batch(pred_tags, offsets, tagset)
+
+        texts = table.column(S.TEXT).to_pylist()
+        starts_l = table.column(TOKEN_STARTS).to_pylist()
+        ends_l = table.column(TOKEN_ENDS).to_pylist()
+        tok_start = np.concatenate([np.asarray(starts_l[i], np.int64) for i in rows]) if n else np.zeros(0, np.int64)
+        tok_end = np.concatenate([np.asarray(ends_l[i], np.int64) for i in rows]) if n else np.zeros(0, np.int64)
+
+        gold = empty_spans()
+        token_dep = None
+        if labeled:
+            gold_l = table.column(GOLD_SPANS).to_pylist()
+            per_sample = []
+            for i in rows:
+                pairs = np.stack([starts_l[i], ends_l[i]], axis=1)
+                per_sample.append(char_spans_to_token_spans(gold_l[i] or [], pairs, texts[i], entity_types=types, where=fn))
+            gold = spans_to_arrays(per_sample, types, where=fn, argument="gold_spans")
+            gold_tags = encode_batch(gold, offsets, tagset)
+            margins = np.full((len(epochs), T), np.nan, np.float32)
+            for e_i, ep in enumerate(epochs):
+                if ep is final:
+                    margins[e_i] = _margins(probs, gold_tags)
+                    continue
+                for _, batch in _open_parts(ep.parts):
+                    tid = _ids_of(batch)
+                    s_, l_ = _runs(tid)
+                    r = row_of_input[_lookup(in_index, tid[s_], key, ep.epoch, fn)]
+                    keep = r >= 0
+                    s_, l_, r = s_[keep], l_[keep], r[keep]
+                    need = np.minimum(l_, ntok[r])
+                    src, dst = _gather_index(s_, offsets[r], need)
+                    p = _softmax(_matrix(batch, S.LOGITS)[src].astype(np.float32))
+                    margins[e_i, dst] = _margins(p, gold_tags[dst])
+            with np.errstate(invalid="ignore"):
+                token_dep = ((1.0 - np.nanmean(margins, axis=0)) / 2.0).astype(np.float32)
+
+        # Span tables: gold rows then predicted rows.
+        kinds = [("gold", gold)] if labeled else []
+        kinds.append(("pred", pred))
+        errs = span_errors_batch(gold, pred) if labeled else None
+        span_cols: dict[str, list] = {c: [] for c in ("row", "kind", "index", "token_start", "token_end", "type_id",
+                                                         "error", "match_type", "dep", "confidence")}
+        span_embs = []
+        for kind, sp in kinds:
+            m = len(sp)
+            span_cols["row"].append(sp.sample)
+            span_cols["kind"].append(np.full(m, kind, object))
+            span_cols["index"].append(_index_within(sp.sample))
+            span_cols["token_start"].append(sp.start)
+            span_cols["token_end"].append(sp.end)
+            span_cols["type_id"].append(sp.type_id)
+            if errs is not None:
+                err = errs.gold_error if kind == "gold" else errs.pred_error
+                match = errs.gold_match if kind == "gold" else errs.pred_match
+                other = pred if kind == "gold" else gold
+                mt = np.where(match >= 0, other.type_id[np.clip(match, 0, None)] if len(other) else -1, -1)
+                span_cols["error"].append(np.asarray(err, object))
+                span_cols["match_type"].append(mt)
+                span_cols["dep"].append(span_dep(token_dep, sp, offsets) if m else np.zeros(0, np.float32))
+            else:
+                span_cols["error"].append(np.full(m, None, object))
+                span_cols["match_type"].append(np.full(m, -1))
+                span_cols["dep"].append(np.full(m, np.nan, np.float32))
+            span_cols["confidence"].append(_span_mean(token_conf, sp, offsets))
+            if token_embs is not None:
+                span_embs.append(span_embeddings(token_embs, sp, offsets) if m else np.zeros((0, token_embs.shape[1]), np.float32))
+        sc = {c: np.concatenate(v) if v else np.zeros(0) for c, v in span_cols.items()}
+        n_spans = len(sc["row"])
+        abs_start = offsets[sc["row"].astype(np.int64)] + sc["token_start"].astype(np.int64)
+        abs_end = offsets[sc["row"].astype(np.int64)] + sc["token_end"].astype(np.int64)
+        c_start, c_end = _char_bounds(tok_start, tok_end, abs_start, abs_end)
+        type_names = np.asarray(types + [None], dtype=object)
+        span_text = [texts[rows[r]][a:b] for r, a, b in zip(sc["row"].tolist(), c_start.tolist(), c_end.tolist())]
+        span_table = {
+            S.ID: pa.array(in_ids[rows][sc["row"].astype(np.int64)] if n_spans else np.zeros(0, in_ids.dtype),
+                           type=pa.int64() if in_ids.dtype.kind == "i" else pa.string()),
+            "span_kind": pa.array(sc["kind"].tolist(), pa.string()),
+            "span_index": pa.array(sc["index"].astype(np.int32)),
+            "token_start": pa.array(sc["token_start"].astype(np.int32)),
+            "token_end": pa.array(sc["token_end"].astype(np.int32)),
+            "start": pa.array(c_start.astype(np.int32)),
+            "end": pa.array(c_end.astype(np.int32)),
+            "span_text": pa.array(span_text, pa.string()),
+            "label": pa.array(type_names[sc["type_id"].astype(np.int64)].tolist(), pa.string()),
+            "error_type": pa.array(sc["error"].tolist(), pa.string()),
+            "matched_label": pa.array(type_names[sc["match_type"].astype(np.int64)].tolist(), pa.string()),
+            "data_error_potential": pa.array(sc["dep"].astype(np.float32)),
+            "confidence": pa.array(sc["confidence"].astype(np.float32)),
+        }
+        emb_all = np.concatenate(span_embs) if span_embs else None
+        if emb_all is not None:
+            np.save(tmp / S.EMBEDDINGS_FILE, emb_all.astype(np.float32))
+        if token_embs is not None:
+            del token_embs
+            (tmp / "_tokens.npy").unlink()
+
+        # Drift of inference spans against the training spans.
+        drift_summary = {}
+        if split != S.TRAIN and emb_all is not None and signals and len(emb_all):
+            drift_summary = _span_drift(run, emb_all, span_table, shared, split)
+        elif split == S.TRAIN and emb_all is not None and signals:
+            from .. import similarity
+
+            shared.setdefault("indexes", {})[S.TRAIN] = similarity.build_index(emb_all) if len(emb_all) else None
+            shared["ner_train_embs"] = emb_all
+            if shared["indexes"][S.TRAIN] is None:
+                del shared["indexes"][S.TRAIN]
+        pq.write_table(pa.table(span_table), tmp / SPANS_FILE)
+
+        # Samples table.
+        sample_rows = sc["row"].astype(np.int64)
+        dep_sample = (sample_dep(sample_rows, sc["dep"], n).astype(np.float32) if labeled
+                      else np.full(n, np.nan, np.float32))
+        conf_sample = np.add.reduceat(token_conf, offsets[:-1]) / np.maximum(ntok, 1) if n else np.zeros(0)
+        sample_cols = _sample_columns(n, sc, span_table, labeled)
+        samples = table.take(pa.array(rows))
+        keep_cols = [c for c in samples.column_names if c not in (TOKEN_STARTS, TOKEN_ENDS)]
+        samples = samples.select(keep_cols)
+        out = {c: samples.column(c) for c in samples.column_names if c in (S.ID, S.TEXT, GOLD_SPANS)}
+        if not labeled:
+            out[GOLD_SPANS] = pa.nulls(n, pa.list_(pa.struct([("start", pa.int32()), ("end", pa.int32()), ("label", pa.string())])))
+        out[PRED_SPANS] = sample_cols.pop(PRED_SPANS)
+        out["data_error_potential"] = pa.array(dep_sample)
+        out[S.CONFIDENCE] = pa.array(np.asarray(conf_sample, np.float32))
+        for c, v in sample_cols.items():
+            out[c] = v
+        if "drift_score" in span_table:
+            ds = np.asarray(span_table["drift_score"].to_numpy(zero_copy_only=False))
+            dd = np.asarray(span_table["is_drifted"].to_numpy(zero_copy_only=False))
+            best = np.full(n, np.nan, np.float32)
+            np.fmax.at(best, sample_rows, ds)
+            anyd = np.zeros(n, bool)
+            np.logical_or.at(anyd, sample_rows, dd)
+            out["drift_score"] = pa.array(best)
+            out["is_drifted"] = pa.array(anyd)
+        for c in keep_cols:
+            if c not in (S.ID, S.TEXT, GOLD_SPANS):
+                out[c] = samples.column(c)
+        pq.write_table(pa.table(out), tmp / S.SAMPLES_FILE)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+    summary = {
+        "split": split, "inference_name": name, "task": "text_ner", "n_samples": int(n), "n_inputs": int(len(in_ids)),
+        "n_inputs_without_outputs": int(len(in_ids) - n), "epochs": [e.epoch for e in epochs] if labeled else [],
+        "n_tokens": T, "n_pred_spans": int(len(pred)), "n_gold_spans": int(len(gold)),
+        "has_embeddings": emb_all is not None,
+    }
+    sig: dict = {}
+    if labeled:
+        metrics = entity_metrics(arrays_to_spans(gold, n, types), arrays_to_spans(pred, n, types), types)
+        errors = {e: int((np.asarray(span_table["error_type"].to_pylist(), object) == e).sum()) for e in ERRORS}
+        dep = np.asarray(span_table["data_error_potential"].to_numpy(zero_copy_only=False))
+        easy = float(np.nanmean(dep_sample)) if n else 0.0
+        hard = min(easy + (float(np.nanstd(dep_sample)) if n else 0.0), 1.0)
+        sig["summary"] = {"entity_metrics": metrics, "error_counts": errors,
+                          "alerts": _alerts(span_table, errors, dep_sample, hard, n),
+                          "accuracy": metrics.get("micro", {}).get("f1")}
+        sig["data_error_potential"] = {"easy_threshold": easy, "hard_threshold": hard, "mean": easy,
+                                       "span_mean": float(np.nanmean(dep)) if len(dep) else None}
+    else:
+        n_drifted = int(np.asarray(out["is_drifted"]).sum()) if "is_drifted" in out else 0
+        sig["summary"] = {"alerts": _drift_alerts(drift_summary, n_drifted), "pred_span_counts": {
+            t: int((pred.type_id == i).sum()) for i, t in enumerate(types)}}
+    if drift_summary:
+        sig["drift"] = drift_summary
+    summary["signals"] = sig
+    return summary, tmp
+
+
+def _index_within(sample: np.ndarray) -> np.ndarray:
+    """Position of each span within its sample (spans are sorted by sample)."""
+    if not len(sample):
+        return np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, sample[1:] != sample[:-1]])
+    lens = np.diff(np.r_[starts, len(sample)])
+    return np.arange(len(sample)) - np.repeat(starts, lens)
+
+
+def _span_mean(values: np.ndarray, sp: SpanArrays, offsets: np.ndarray) -> np.ndarray:
+    if not len(sp):
+        return np.zeros(0, np.float32)
+    a = offsets[sp.sample] + sp.start
+    b = offsets[sp.sample] + sp.end
+    csum = np.r_[0.0, np.cumsum(values, dtype=np.float64)]
+    return ((csum[b] - csum[a]) / np.maximum(b - a, 1)).astype(np.float32)
+
+
+def _char_bounds(tok_start, tok_end, a, b):
+    """Character (start, end) of token spans [a, b), skipping zero-width (special) tokens."""
+    if not len(a):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    width = tok_end - tok_start
+    big = np.iinfo(np.int64).max
+    s = np.where(width > 0, tok_start, big)
+    e = np.where(width > 0, tok_end, -1)
+    bounds = np.stack([a, b], axis=1).ravel()
+    s_ext = np.r_[s, big]
+    e_ext = np.r_[e, -1]
+    cs = np.minimum.reduceat(s_ext, bounds)[::2]
+    ce = np.maximum.reduceat(e_ext, bounds)[::2]
+    empty = ce < 0
+    cs = np.where(empty, 0, cs)
+    ce = np.where(empty, 0, ce)
+    return cs, ce
+
+
+def _sample_columns(n: int, sc: dict, span_table: dict, labeled: bool) -> dict:
+    """pred_spans per sample and span/error counts."""
+    import pyarrow as pa
+
+    rows = sc["row"].astype(np.int64)
+    is_pred = sc["kind"] == "pred"
+    out: dict = {}
+    labels_ = span_table["label"].to_pylist()
+    starts = span_table["start"].to_pylist()
+    ends = span_table["end"].to_pylist()
+    errs = span_table["error_type"].to_pylist()
+    deps = span_table["data_error_potential"].to_pylist()
+    per: list[list] = [[] for _ in range(n)]
+    for i in np.flatnonzero(is_pred).tolist():
+        per[rows[i]].append({"start": starts[i], "end": ends[i], "label": labels_[i], "error_type": errs[i],
+                             "data_error_potential": deps[i]})
+    out[PRED_SPANS] = pa.array(per, pa.list_(pa.struct([("start", pa.int32()), ("end", pa.int32()), ("label", pa.string()),
+                                                       ("error_type", pa.string()), ("data_error_potential", pa.float32())])))
+    out["n_pred_spans"] = pa.array(np.bincount(rows[is_pred], minlength=n).astype(np.int32))
+    if labeled:
+        out["n_gold_spans"] = pa.array(np.bincount(rows[~is_pred], minlength=n).astype(np.int32))
+        err = np.asarray(sc["error"], object)
+        has_err = np.isin(err, ERRORS)
+        out["n_errors"] = pa.array(np.bincount(rows[has_err], minlength=n).astype(np.int32))
+        for e in ERRORS:
+            out[e] = pa.array(np.bincount(rows[err == e], minlength=n).astype(np.int32))
+    return out
+
+
+def _alerts(span_table: dict, errors: dict, dep_sample: np.ndarray, hard: float, n: int) -> list[dict]:
+    from ..signals.summary import _alert
+
+    out = []
+    for e, c in errors.items():
+        if c:
+            out.append(_alert(e, "warning" if e != "ghost_span" else "info",
+                              f"{c} spans are {e.replace('_', ' ')}s.", {"error_type": [e]}, c))
+    errs = np.asarray(span_table["error_type"].to_pylist(), object)
+    texts = np.asarray([t.lower() for t in span_table["span_text"].to_pylist()], object)
+    bad = np.isin(errs, ERRORS)
+    if bad.any():
+        words, counts = np.unique(texts[bad], return_counts=True)
+        order = np.argsort(-counts, kind="stable")[:10]
+        top = [{"text": str(words[i]), "errors": int(counts[i])} for i in order if counts[i] >= 2]
+        if top:
+            out.append(_alert("problematic_words", "info",
+                              "Frequently problematic spans: " + ", ".join(f"{t['text']!r} ({t['errors']})" for t in top[:5]) + ".",
+                              {"span_text": top[0]["text"]}, top[0]["errors"], words=top))
+    cut = round(hard, 4)
+    c = int((dep_sample.astype(np.float64) >= cut).sum()) if n else 0
+    if c:
+        out.append(_alert("hard_for_the_model", "info", f"{c} samples ({c / n:.1%}) have a span DEP ≥ {cut:.2f}.",
+                          {"dep_min": cut}, c))
+    return out
+
+
+def _span_drift(run: "Run", emb: np.ndarray, span_table: dict, shared: dict, split: str) -> dict:
+    """Per predicted span: drift against the training spans (mean cosine distance to the k nearest)."""
+    import pyarrow as pa
+
+    from .. import similarity
+    from ..signals.drift import knn_distance
+
+    settings = run.manifest.get("signal_settings", {})
+    k = int(settings.get("drift_k", 10))
+    q = float(settings.get("drift_quantile", 0.95))
+    ref = shared.get("ner_drift_reference")
+    if ref is None:
+        index = shared.get("indexes", {}).get(S.TRAIN) or similarity.load_index(run.paths.results(), S.TRAIN)
+        train = shared.get("ner_train_embs")
+        if train is None:
+            p = run.paths.results(S.TRAIN) / S.EMBEDDINGS_FILE
+            train = np.load(p, mmap_mode="r") if p.exists() else None
+        if index is None or train is None or len(train) < 2:
+            return {}
+        rng = np.random.default_rng(int(settings.get("seed", 0)))
+        rows = np.sort(rng.choice(len(train), min(len(train), 20_000), replace=False))
+        dist = np.sort(knn_distance(index, train[rows], min(k, len(train) - 1), self_rows=rows))
+        ref = shared["ner_drift_reference"] = {"index": index, "distances": dist[np.isfinite(dist)], "k": min(k, len(train) - 1)}
+    is_pred = np.asarray(span_table["span_kind"].to_pylist(), object) == "pred"
+    d = np.full(len(emb), np.nan, np.float32)
+    if is_pred.any():
+        d[is_pred] = knn_distance(ref["index"], emb[is_pred], ref["k"])
+    thr = float(np.quantile(ref["distances"], q))
+    score = (np.searchsorted(ref["distances"], d, side="right") / max(len(ref["distances"]), 1)).astype(np.float32)
+    score[~is_pred] = np.nan
+    flag = (d > thr) & is_pred
+    span_table["drift_score"] = pa.array(score)
+    span_table["is_drifted"] = pa.array(flag)
+    m = int(is_pred.sum())
+    return {"k": ref["k"], "threshold_distance": thr, "quantile": q, "count": int(flag.sum()),
+            "rate": float(flag.sum() / m) if m else 0.0, "expected_rate": round(1 - q, 4), "unit": "predicted span"}
+
+
+def _drift_alerts(drift: dict, n_samples_drifted: int) -> list[dict]:
+    from ..signals.summary import _alert
+
+    if drift and drift.get("rate", 0) > 2 * drift.get("expected_rate", 0.05):
+        return [_alert("drifted_samples", "warning",
+                       f"{drift['count']} predicted spans ({drift['rate']:.1%}) are farther from the training spans "
+                       f"than {1 - drift['expected_rate']:.0%} of training spans are, in {n_samples_drifted} samples.",
+                       {"is_drifted": True}, n_samples_drifted)]
+    return []
