@@ -550,6 +550,13 @@ class Run:
                 self._save_manifest()
         return len(new_ids)
 
+    def _refuse_for_ner(self, fn: str) -> None:
+        if self.task.unit == "span":
+            raise ConfigurationError(
+                f"{fn}: text_ner runs log their inputs with dq.log_dataset (columns id, text, "
+                "text_token_indices, gold_spans) or dataquality.ner.log_hf_ner."
+            )
+
     def _normalize(self, df, *, fn: str, cols: Columns, split: str):
         if self.task.unit == "span":
             from .ner.ingest import normalize_ner_frame
@@ -583,6 +590,7 @@ class Run:
         """Log several samples given as parallel lists; ``meta`` maps column name → values."""
         import pandas as pd
 
+        self._refuse_for_ner(fn)
         texts_l = _as_list(texts, fn=fn, arg="texts")
         ids_l = _as_list(ids, fn=fn, arg="ids")
         columns: dict[str, list] = {"id": ids_l, "text": texts_l}
@@ -624,6 +632,7 @@ class Run:
         """Log one sample. Samples are validated now and written in parts by ``finish``."""
         fn = "dq.log_data_sample"
         self._check_active(fn)
+        self._refuse_for_ner(fn)
         s, name = self._resolve(split, inference_name, fn=fn)
         key = S.split_key(s, name)
         row = {"id": id, "text": text}
