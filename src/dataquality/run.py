@@ -347,7 +347,7 @@ class Run:
         if old is not None and old != schema:
             raise ConfigurationError(f"{fn}: run {self.project_name}/{self.run_name} already uses {old!r}; got {schema!r}.")
         if self.labels is not None:
-            parse_labels(self.labels, schema)
+            _with_fn(parse_labels, fn, self.labels, schema)
         self.manifest["tagging_schema"] = schema
         self._save_manifest()
 
@@ -358,8 +358,8 @@ class Run:
         if self.task.unit == "span":  # NER: a tagged label list that must fit the schema
             from .ner.schemas import infer_schema, parse_labels
 
-            schema = self.manifest.get("tagging_schema") or infer_schema(new)
-            parse_labels(new, schema)
+            schema = self.manifest.get("tagging_schema") or _with_fn(infer_schema, fn, new)
+            _with_fn(parse_labels, fn, new, schema)
         old = self.labels
         if old is not None and old != new:
             raise ConfigurationError(
@@ -788,7 +788,7 @@ class Run:
             a = lg[i]
             if a.ndim != 2 or a.shape[0] == 0 or (k is not None and a.shape[1] != k):
                 raise ShapeError(
-                    f"{fn}: `logits[{i}]` (id {ids[i]!r}) must have shape (tokens, {k if k else 'n_labels'})"
+                    f"{fn}: `logits[{i}]` (id {_py(ids[i])!r}) must have shape (tokens, {k if k else 'n_labels'})"
                     f"{' to match the ' + str(k) + ' tags set by dq.set_labels_for_run' if labels else ''}; got {a.shape}."
                 )
             k = a.shape[1]
@@ -797,7 +797,7 @@ class Run:
                 e = em[i]
                 if e.ndim != 2 or e.shape[0] != a.shape[0] or (d is not None and e.shape[1] != d):
                     raise ShapeError(
-                        f"{fn}: `embs[{i}]` (id {ids[i]!r}) must have shape ({a.shape[0]}, {d if d else 'd'}) to match "
+                        f"{fn}: `embs[{i}]` (id {_py(ids[i])!r}) must have shape ({a.shape[0]}, {d if d else 'd'}) to match "
                         f"`logits[{i}]`{' and the embedding width of earlier batches' if d else ''}; got {e.shape}."
                     )
                 d = e.shape[1]
@@ -970,6 +970,21 @@ def _dups(values: list) -> list:
                 break
         seen.add(v)
     return dups
+
+
+def _py(v: Any) -> Any:
+    """A numpy scalar as the Python value it holds (so messages show ``1``, not ``np.int64(1)``)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _with_fn(check, fn: str, *args):
+    """Call a ``dataquality.ner`` checker; its ConfigurationError names ``fn`` instead of itself."""
+    try:
+        return check(*args)
+    except ConfigurationError as e:
+        msg = str(e)
+        head, sep, rest = msg.partition(": ")
+        raise ConfigurationError(f"{fn}: {rest if sep and ' ' not in head else msg}") from None
 
 
 def _per_sample(x: Any, n: int, *, fn: str, arg: str) -> list[np.ndarray]:

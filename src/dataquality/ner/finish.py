@@ -11,6 +11,11 @@ Per split it writes (through a temporary folder, like the classification path):
   confidence, and for inference ``drift_score`` / ``is_drifted``;
 - ``embeddings.npy``: span embeddings (mean of token embeddings), row-aligned with ``spans.parquet``.
 
+Predicted spans are decoded leniently (every chain of argmax tags is a span, so a stray ``I-X`` is
+shown and typed); the per-entity precision / recall / F1 in the summary (``entity_metrics``) are
+seqeval strict (CoNLL scoring: only well-formed chains count), with the lenient figures beside them
+(``entity_metrics_lenient``).
+
 Token DEP = (1 − mean over epochs of the gold-tag margin) / 2, span DEP = max over its tokens,
 sample DEP = max over its spans (DESIGN §4). Model outputs are logged one row per token; rows past
 a sample's logged token count (padding) are cut.
@@ -287,12 +292,17 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
     }
     sig: dict = {}
     if labeled:
-        metrics = entity_metrics(arrays_to_spans(gold, n, types), arrays_to_spans(pred, n, types), types)
+        # Scores are CoNLL/seqeval strict (only well-formed predicted chains count); the spans shown
+        # and typed above are decoded leniently, so a stray I- tag still shows as a (ghost) span.
+        gold_l = arrays_to_spans(gold, n, types)
+        strict = decode_batch(pred_tags, offsets, tagset, mode="strict")
+        metrics = entity_metrics(gold_l, arrays_to_spans(strict, n, types), types)
+        lenient = entity_metrics(gold_l, arrays_to_spans(pred, n, types), types)
         errors = {e: int((np.asarray(span_table["error_type"].to_pylist(), object) == e).sum()) for e in ERRORS}
         dep = np.asarray(span_table["data_error_potential"].to_numpy(zero_copy_only=False))
         easy = float(np.nanmean(dep_sample)) if n else 0.0
         hard = min(easy + (float(np.nanstd(dep_sample)) if n else 0.0), 1.0)
-        sig["summary"] = {"entity_metrics": metrics, "error_counts": errors,
+        sig["summary"] = {"entity_metrics": metrics, "entity_metrics_lenient": lenient, "error_counts": errors,
                           "alerts": _alerts(span_table, errors, dep_sample, hard, n),
                           "accuracy": metrics.get("micro", {}).get("f1")}
         sig["data_error_potential"] = {"easy_threshold": easy, "hard_threshold": hard, "mean": easy,

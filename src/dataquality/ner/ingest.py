@@ -105,7 +105,9 @@ def normalize_ner_frame(df: Any, *, fn: str, cols, split: str, labels: list[str]
             try:
                 char_spans_to_token_spans(spans, pairs, text, entity_types=types, where=fn)
             except (SchemaError, LabelError) as e:
-                raise type(e)(f"{e} (sample id {sid!r})") from None
+                msg = str(e)
+                msg = msg[len(fn) + 2:] if msg.startswith(f"{fn}: ") else msg
+                raise type(e)(f"{fn}: `{GOLD_SPANS}` of sample id {sid!r}: {msg}") from None
             golds.append([{"start": int(s["start"]), "end": int(s["end"]), "label": str(s["label"])} for s in spans])
     out: dict[str, Any] = {
         S.ID: pa.array(ids, type=pa.int64() if ids.dtype.kind == "i" else pa.string()),
