@@ -32,7 +32,7 @@ from .. import schema as S
 from .. import store
 from ..exceptions import SchemaError, ShapeError
 from .align import char_spans_to_token_spans
-from .dep import sample_dep, span_dep, span_embeddings
+from .dep import sample_dep, span_dep
 from .errors import ERROR_TYPES, entity_metrics, span_errors_batch
 from .ingest import GOLD_SPANS, PRED_SPANS, TOKEN_ENDS, TOKEN_STARTS
 from .schemas import decode_batch, encode_batch, infer_schema, parse_labels
@@ -119,7 +119,7 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
     tmp.mkdir(parents=True)
     try:
         probs = np.empty((T, k), np.float32)
-        token_embs = None
+        emb_dim = None
         for (_, batch), (starts, lens, pos) in zip(_open_parts(final.parts), runs_per_batch):
             r = row_of_input[pos]
             need = ntok[r]
@@ -132,11 +132,8 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
                 )
             src, dst = _gather_index(starts, offsets[r], need)
             probs[dst] = _softmax(_matrix(batch, S.LOGITS)[src].astype(np.float32))
-            if S.EMB in batch.schema.names:
-                if token_embs is None:
-                    d = batch.schema.field(S.EMB).type.list_size
-                    token_embs = np.lib.format.open_memmap(tmp / "_tokens.npy", mode="w+", dtype=np.float32, shape=(T, d))
-                token_embs[dst] = _matrix(batch, S.EMB)[src]
+            if S.EMB in batch.schema.names and emb_dim is None:
+                emb_dim = batch.schema.field(S.EMB).type.list_size
         pred_tags = probs.argmax(axis=1)
         token_conf = probs.max(axis=1)
         pred = decode_batch(pred_tags, offsets, tagset)
@@ -178,6 +175,10 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
         # Span tables: gold rows then predicted rows.
         kinds = [("gold", gold)] if labeled else []
         kinds.append(("pred", pred))
+        token_embs = rank = None
+        if emb_dim is not None:
+            token_embs, rank = _span_token_embs(final.parts, runs_per_batch, row_of_input, ntok, offsets,
+                                                [sp for _, sp in kinds], emb_dim)
         errs = span_errors_batch(gold, pred) if labeled else None
         span_cols: dict[str, list] = {c: [] for c in ("row", "kind", "index", "token_start", "token_end", "type_id",
                                                          "error", "match_type", "dep", "confidence")}
@@ -204,7 +205,7 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
                 span_cols["dep"].append(np.full(m, np.nan, np.float32))
             span_cols["confidence"].append(_span_mean(token_conf, sp, offsets))
             if token_embs is not None:
-                span_embs.append(span_embeddings(token_embs, sp, offsets) if m else np.zeros((0, token_embs.shape[1]), np.float32))
+                span_embs.append(_span_means(token_embs, rank, sp, offsets))
         sc = {c: np.concatenate(v) if v else np.zeros(0) for c, v in span_cols.items()}
         n_spans = len(sc["row"])
         abs_start = offsets[sc["row"].astype(np.int64)] + sc["token_start"].astype(np.int64)
@@ -231,9 +232,7 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
         emb_all = np.concatenate(span_embs) if span_embs else None
         if emb_all is not None:
             np.save(tmp / S.EMBEDDINGS_FILE, emb_all.astype(np.float32))
-        if token_embs is not None:
-            del token_embs
-            (tmp / "_tokens.npy").unlink()
+        del token_embs, rank
 
         # Drift of inference spans against the training spans.
         drift_summary = {}
@@ -315,6 +314,56 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
         sig["drift"] = drift_summary
     summary["signals"] = sig
     return summary, tmp
+
+
+def _span_token_embs(parts, runs_per_batch, row_of_input, ntok, offsets, span_sets, d: int):
+    """Final-epoch embeddings of the tokens inside any span, gathered from the logged parts.
+
+    Returns ``(embs, rank)``: ``embs`` (n_span_tokens, d) float32 in flat token order and ``rank``
+    (n_tokens + 1,) the row of flat token ``t`` in ``embs`` (valid where ``t`` is in a span). Only
+    span tokens are read and kept (about a fifth of the tokens on typical NER data), never a
+    (n_tokens, d) copy.
+    """
+    from ..finish import _matrix, _open_parts
+
+    T = int(offsets[-1])
+    diff = np.zeros(T + 1, np.int64)
+    for sp in span_sets:
+        if len(sp):
+            base = offsets[sp.sample]
+            np.add.at(diff, base + sp.start, 1)
+            np.add.at(diff, base + sp.end, -1)
+    need = np.cumsum(diff[:T]) > 0
+    rank = np.cumsum(need) - 1
+    rank = np.r_[rank, rank[-1] + 1 if T else 0]
+    embs = np.empty((int(need.sum()), d), np.float32)
+    for (_, batch), (starts, lens, pos) in zip(_open_parts(parts), runs_per_batch):
+        r = row_of_input[pos]
+        src, dst = _gather_index(starts, offsets[r], ntok[r])
+        keep = need[dst]
+        if keep.any():
+            embs[rank[dst[keep]]] = _matrix(batch, S.EMB)[src[keep]]
+    return embs, rank
+
+
+def _span_means(embs: np.ndarray, rank: np.ndarray, sp: SpanArrays, offsets: np.ndarray,
+                max_rows: int = 1 << 15) -> np.ndarray:
+    """Span embedding = mean of its tokens' embeddings (accumulated in float64, in chunks)."""
+    out = np.empty((len(sp), embs.shape[1]), np.float32)
+    if not len(sp):
+        return out
+    a = rank[offsets[sp.sample] + sp.start]  # the tokens of a span are consecutive rows of embs
+    lens = (sp.end - sp.start).astype(np.int64)
+    cum = np.cumsum(lens)
+    i = 0
+    while i < len(a):
+        j = max(i + 1, int(np.searchsorted(cum, cum[i] - lens[i] + max_rows, side="right")))
+        rows, _ = _gather_index(a[i:j], np.zeros(j - i, np.int64), lens[i:j])
+        block = embs[rows].astype(np.float64)
+        starts = np.r_[0, np.cumsum(lens[i:j])[:-1]]
+        out[i:j] = np.add.reduceat(block, starts, axis=0) / lens[i:j, None]
+        i = j
+    return out
 
 
 def _index_within(sample: np.ndarray) -> np.ndarray:
