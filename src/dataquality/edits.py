@@ -9,6 +9,13 @@ it keeps meaning the same samples however the results change later. Actions:
 ``update_text``       replace ``search_string`` by ``text_replacement`` in the text (``use_regex``)
 ``select_for_label``  mark the samples for (re)labelling (column ``selected_for_label``)
 
+NER (``text_ner`` runs) edits gold spans, the ones the filter's span fields select
+(``span_text``, ``span_regex``, ``error_type``, ``span_label``) in the samples it selects:
+
+``relabel_span``      set the entity type to ``new_label``
+``shift_span``        move the span's character boundaries by ``shift_start`` / ``shift_end``
+``delete_span``       remove the span
+
 Edits are applied, in the order they were made and skipping undone ones, by
 :func:`apply_edits` (``dq.metrics.get_edited_dataframe`` and exports).
 """
@@ -27,9 +34,11 @@ from . import store
 from .exceptions import ConfigurationError, LabelError
 
 EDITS_FILE = "edits.parquet"
-ACTIONS = ("relabel", "relabel_as_pred", "delete", "update_text", "select_for_label")
+SPAN_ACTIONS = ("relabel_span", "shift_span", "delete_span")
+ACTIONS = ("relabel", "relabel_as_pred", "delete", "update_text", "select_for_label") + SPAN_ACTIONS
 EDIT_COLUMNS = ["edit_id", "created_at", "split", "action", "filter", "ids", "new_label",
-                "search_string", "text_replacement", "use_regex", "note", "n_samples", "undone"]
+                "search_string", "text_replacement", "use_regex", "note", "n_samples", "undone",
+                "shift_start", "shift_end"]
 
 
 def edits_path(run_dir: Path) -> Path:
@@ -55,14 +64,32 @@ def _save(run_dir: Path, df) -> None:
 
 
 def validate_action(action: Any, *, labels: list[str], new_label: Any, search_string: Any,
-                    text_replacement: Any, use_regex: bool, fn: str) -> None:
-    if action not in ACTIONS:
-        raise ConfigurationError(f"{fn}: `edit_action` must be one of {list(ACTIONS)}; got {action!r}.")
+                    text_replacement: Any, use_regex: bool, fn: str, ner: bool = False,
+                    shift_start: Any = 0, shift_end: Any = 0) -> None:
+    allowed = ACTIONS if ner else tuple(a for a in ACTIONS if a not in SPAN_ACTIONS)
+    if action not in allowed:
+        extra = "" if ner or action not in SPAN_ACTIONS else " (span edits apply to text_ner runs)"
+        raise ConfigurationError(f"{fn}: `edit_action` must be one of {list(allowed)}{extra}; got {action!r}.")
+    if ner and action in ("relabel", "relabel_as_pred"):
+        raise ConfigurationError(f"{fn}: text_ner samples have spans, not a label: use 'relabel_span'.")
+    if action == "relabel_span":
+        from .ner.ingest import entity_types_of
+
+        types = entity_types_of(labels) or []
+        if new_label not in types:
+            raise LabelError(f"{fn}: `new_label` must be one of the run's entity types {types}; got {new_label!r}.")
+        return
+    if action == "shift_span":
+        for arg, v in (("shift_start", shift_start), ("shift_end", shift_end)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise ConfigurationError(f"{fn}: `{arg}` must be an integer number of characters; got {v!r}.")
+        if shift_start == 0 and shift_end == 0:
+            raise ConfigurationError(f"{fn}: edit_action='shift_span' needs a non-zero `shift_start` or `shift_end`.")
     if action == "relabel":
         if new_label not in labels:
             raise LabelError(f"{fn}: `new_label` must be one of the run's labels {labels}; got {new_label!r}.")
     elif new_label is not None:
-        raise ConfigurationError(f"{fn}: `new_label` applies only to edit_action='relabel'; got {new_label!r}.")
+        raise ConfigurationError(f"{fn}: `new_label` applies only to edit_action='relabel' or 'relabel_span'; got {new_label!r}.")
     if action == "update_text":
         if not isinstance(search_string, str) or not search_string:
             raise ConfigurationError(f"{fn}: edit_action='update_text' needs a non-empty `search_string`; got {search_string!r}.")
@@ -76,7 +103,8 @@ def validate_action(action: Any, *, labels: list[str], new_label: Any, search_st
 
 
 def add_edit(run_dir: Path, *, split_key: str, action: str, filter_dict: dict, ids: list, new_label=None,
-             search_string=None, text_replacement=None, use_regex=False, note=None) -> dict:
+             search_string=None, text_replacement=None, use_regex=False, note=None,
+             shift_start: int = 0, shift_end: int = 0) -> dict:
     """Append an edit; returns its record."""
     import pandas as pd
 
@@ -87,6 +115,7 @@ def add_edit(run_dir: Path, *, split_key: str, action: str, filter_dict: dict, i
         "filter": json.dumps(filter_dict, sort_keys=True), "ids": json.dumps(ids), "new_label": new_label,
         "search_string": search_string, "text_replacement": text_replacement, "use_regex": bool(use_regex),
         "note": note, "n_samples": len(ids), "undone": False,
+        "shift_start": int(shift_start), "shift_end": int(shift_end),
     }
     df = pd.concat([df, pd.DataFrame([rec])], ignore_index=True) if len(df) else pd.DataFrame([rec])
     _save(run_dir, df)
@@ -136,6 +165,9 @@ def apply_edits(df, edits, split_key: str):
     keep = np.ones(len(out), dtype=bool)
     for e in todo.itertuples():
         ids = json.loads(e.ids)
+        if e.action in SPAN_ACTIONS:
+            _apply_span_edit(out, e, ids)
+            continue
         m = out[S.ID].isin(ids).to_numpy() & keep
         if not m.any():
             continue
@@ -162,6 +194,11 @@ def apply_edits(df, edits, split_key: str):
 def original_schema(df, *, has_labels: bool, meta: list[str]):
     """The columns a user logged: id, text, [text_pair], label, meta columns."""
     cols = [S.ID, S.TEXT] + ([S.TEXT_PAIR] if S.TEXT_PAIR in df.columns else [])
+    if "gold_spans" in df.columns:  # NER: the character spans, as logged
+        out = df[cols + (["gold_spans"] if has_labels else [])].copy()
+        for m in meta:
+            out[m] = df[m]
+        return out
     out = df[cols].copy()
     if has_labels or df[S.GOLD].notna().any():
         out["label"] = df[S.GOLD]
@@ -188,3 +225,40 @@ def write_table(df, path: Path, fmt: str | None, *, fn: str) -> Path:
         df.to_json(tmp, orient="records", lines=True, force_ascii=False)
     tmp.replace(path)
     return path
+
+
+def _apply_span_edit(out, e, keys: list) -> None:
+    """Apply a span edit to the ``gold_spans`` column; ``keys`` are ``[id, start, end]`` of spans."""
+    if "gold_spans" not in out.columns:
+        return
+    by_id: dict = {}
+    for sid, start, end in keys:
+        by_id.setdefault(sid, set()).add((int(start), int(end)))
+    pos = {sid: i for i, sid in enumerate(out[S.ID].tolist())}
+    for sid, targets in by_id.items():
+        i = pos.get(sid)
+        if i is None:
+            continue
+        spans = [dict(sp) for sp in (out.at[i, "gold_spans"] if out.at[i, "gold_spans"] is not None else [])]
+        text = out.at[i, S.TEXT]
+        new = []
+        changed = False
+        for sp in spans:
+            if (int(sp["start"]), int(sp["end"])) not in targets:
+                new.append(sp)
+                continue
+            changed = True
+            if e.action == "delete_span":
+                continue
+            if e.action == "relabel_span":
+                sp["label"] = e.new_label
+            elif e.action == "shift_span":
+                a = int(sp["start"]) + int(getattr(e, "shift_start", 0) or 0)
+                b = int(sp["end"]) + int(getattr(e, "shift_end", 0) or 0)
+                if not 0 <= a < b <= len(text):
+                    continue  # a shift off the text or to nothing removes the span
+                sp["start"], sp["end"] = a, b
+            new.append(sp)
+        if changed:
+            out.at[i, "gold_spans"] = new
+            out.at[i, "edited"] = True

@@ -23,6 +23,10 @@ likely_mislabeled_dep_percentile : float in [0, 100] — with ``likely_mislabele
     flagged samples whose DEP is at or above this percentile of the split's DEP
 similar_to : dict — ``{"ids": [...], "k": 50}``: the ``k`` nearest samples (cosine) of each id
 lasso : dict — ``{"x": [...], "y": [...]}`` polygon vertices on the map
+span_text, span_regex : str — NER: samples with a (gold or predicted) span whose text contains /
+    matches this
+error_type : list of str — NER: samples with a span of one of these error types
+span_label : list of str — NER: samples with a span of one of these entity types
 """
 
 from __future__ import annotations
@@ -61,6 +65,10 @@ class Filter:
     likely_mislabeled_dep_percentile: float | None = None
     similar_to: dict | None = None
     lasso: dict | None = None
+    span_text: str | None = None
+    span_regex: str | None = None
+    error_type: list[str] | None = None
+    span_label: list[str] | None = None
 
     @classmethod
     def parse(cls, value: "Filter | dict | None", *, fn: str) -> "Filter":
@@ -94,7 +102,7 @@ class Filter:
         return not self.to_dict()
 
     def _validate(self, fn: str) -> None:
-        for name in ("ids", "exclude_ids", "gold", "pred", "labels", "cluster_id"):
+        for name in ("ids", "exclude_ids", "gold", "pred", "labels", "cluster_id", "error_type", "span_label"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, (str, bytes)) or not hasattr(v, "__iter__")):
                 raise ConfigurationError(f"{fn}: filter `{name}` must be a list; got {v!r}.")
@@ -111,7 +119,7 @@ class Filter:
             v = getattr(self, name)
             if v is not None and not isinstance(v, (bool, np.bool_)):
                 raise ConfigurationError(f"{fn}: filter `{name}` must be True or False; got {v!r}.")
-        for name in ("text", "text_regex"):
+        for name in ("text", "text_regex", "span_text", "span_regex"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, str):
                 raise ConfigurationError(f"{fn}: filter `{name}` must be a string; got {v!r}.")
@@ -121,6 +129,18 @@ class Filter:
             except re.error as e:
                 raise ConfigurationError(f"{fn}: filter `text_regex` is not a valid regular expression: {e}.") from None
             _check_re2(self.text_regex, fn)
+        if self.span_regex is not None:
+            try:
+                re.compile(self.span_regex)
+            except re.error as e:
+                raise ConfigurationError(f"{fn}: filter `span_regex` is not a valid regular expression: {e}.") from None
+            _check_re2(self.span_regex, fn, field="span_regex")
+        if self.error_type is not None:
+            from .ner.errors import ERROR_TYPES
+
+            unknown = sorted(set(map(str, self.error_type)) - set(ERROR_TYPES))
+            if unknown:
+                raise ConfigurationError(f"{fn}: filter `error_type` must list error types from {list(ERROR_TYPES)}; got {unknown}.")
         if not isinstance(self.meta, dict):
             raise ConfigurationError(f"{fn}: filter `meta` must be a dict of column -> condition; got {self.meta!r}.")
         if self.lasso is not None:
@@ -136,7 +156,7 @@ class Filter:
                 raise ConfigurationError(f"{fn}: filter `similar_to` must be {{'ids': [...], 'k': int ≥ 0}}; got {st!r}.")
 
 
-def _check_re2(pattern: str, fn: str) -> None:
+def _check_re2(pattern: str, fn: str, field: str = "text_regex") -> None:
     """DuckDB matches with RE2, which lacks some of Python's syntax (look-around, backreferences)."""
     import duckdb
 
@@ -145,7 +165,7 @@ def _check_re2(pattern: str, fn: str) -> None:
         con.execute("SELECT regexp_matches('', ?)", [pattern])
     except duckdb.Error as e:
         raise ConfigurationError(
-            f"{fn}: filter `text_regex` is not a valid RE2 regular expression (no look-around or "
+            f"{fn}: filter `{field}` is not a valid RE2 regular expression (no look-around or "
             f"backreferences): {e}."
         ) from None
     finally:
@@ -271,6 +291,25 @@ def compile_filter(f: Filter, columns: list[str], *, fn: str, id_sets: dict[str,
         else:
             clauses.append(f"{q} = ?")
             params.append(cond)
+    span_clauses, span_params = [], []
+    if f.span_text:
+        span_clauses.append("contains(lower(span_text), ?)")
+        span_params.append(f.span_text.lower())
+    if f.span_regex:
+        span_clauses.append("regexp_matches(span_text, ?)")
+        span_params.append(f.span_regex)
+    if f.error_type is not None:
+        span_clauses.append("list_contains(?, error_type)")
+        span_params.append([str(x) for x in f.error_type])
+    if f.span_label is not None:
+        span_clauses.append("list_contains(?, label)")
+        span_params.append([str(x) for x in f.span_label])
+    if span_clauses:
+        if "pred_spans" not in cols:
+            raise SchemaError(f"{fn}: filters on spans (span_text, span_regex, error_type, span_label) apply to "
+                              "text_ner runs; this split has no spans.")
+        clauses.append(f"{_quote(S.ID)} IN (SELECT id FROM spans WHERE {' AND '.join(span_clauses)})")
+        params += span_params
     for name, ids in (id_sets or {}).items():
         clauses.append(ids_table(name, ids))
     return Compiled(where=" AND ".join(clauses) if clauses else "TRUE", params=params, id_tables=tables)

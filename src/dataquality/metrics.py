@@ -446,6 +446,8 @@ def create_edit(
     text_replacement: str | None = None,
     use_regex: bool = False,
     note: str | None = None,
+    shift_start: int = 0,
+    shift_end: int = 0,
     *,
     root: PathLike = None,
 ) -> dict:
@@ -453,16 +455,29 @@ def create_edit(
 
     ``edit_action`` is ``relabel`` (with ``new_label``), ``relabel_as_pred``, ``delete``,
     ``update_text`` (``search_string`` → ``text_replacement``, ``use_regex``) or
-    ``select_for_label``. Edits are undoable (:func:`undo_edit`) and applied by
+    ``select_for_label``; for ``text_ner`` runs ``relabel_span`` (``new_label`` = an entity type),
+    ``shift_span`` (``shift_start`` / ``shift_end`` characters) or ``delete_span`` on the gold
+    spans the filter's span fields select. Edits are undoable (:func:`undo_edit`) and applied by
     :func:`get_edited_dataframe` and :func:`export_dataframe`. Returns the edit's record.
     """
-    from .edits import add_edit, validate_action
+    from .edits import SPAN_ACTIONS, add_edit, validate_action
 
     fn = "dq.metrics.create_edit"
     paths, manifest, key, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
+    ner = manifest.get("task_type") == "text_ner"
     validate_action(edit_action, labels=manifest["labels"], new_label=new_label, search_string=search_string,
-                    text_replacement=text_replacement, use_regex=use_regex, fn=fn)
+                    text_replacement=text_replacement, use_regex=use_regex, fn=fn, ner=ner,
+                    shift_start=shift_start, shift_end=shift_end)
     f = Filter.parse(filter, fn=fn)
+    if edit_action in SPAN_ACTIONS:
+        spans = get_spans(project_name, run_name, split, inference_name, filter=f, root=root)
+        spans = spans[spans["span_kind"] == "gold"]
+        if not len(spans):
+            raise SplitError(f"{fn}: the filter selects no gold spans of split {key!r}; nothing to edit.")
+        keys = [[i.item() if hasattr(i, "item") else i, int(a), int(b)]
+                for i, a, b in zip(spans[S.ID], spans["start"], spans["end"])]
+        return add_edit(paths.dir, split_key=key, action=edit_action, filter_dict=f.to_dict(), ids=keys,
+                        new_label=new_label, note=note, shift_start=shift_start, shift_end=shift_end)
     ids = select(d, f, fn=fn, columns=[S.ID])[S.ID].tolist()
     if not ids:
         raise SplitError(f"{fn}: the filter selects no samples of split {key!r}; nothing to edit.")
@@ -729,3 +744,52 @@ def _search_keys(paths, key: str, splits, *, fn: str) -> list[str]:
     if not keys:
         raise ConfigurationError(f"{fn}: `splits` is empty; name at least one split to search.")
     return keys
+
+
+def get_spans(
+    project_name: str,
+    run_name: str,
+    split: str,
+    inference_name: str = "",
+    filter: Filter | dict | None = None,
+    include_embs: bool = False,
+    *,
+    root: PathLike = None,
+):
+    """NER: one row per gold and per predicted span of a split (``results/<split>/spans.parquet``).
+
+    Columns: ``id`` (the sample), ``span_kind`` (``gold``/``pred``), ``span_index``, token and
+    character offsets, ``span_text``, ``label``, ``error_type``, ``matched_label``,
+    ``data_error_potential`` (span DEP), ``confidence`` and, for inference, ``drift_score`` /
+    ``is_drifted``. A ``filter`` selects samples as in :func:`get_dataframe`; its span fields
+    (``span_text``, ``span_regex``, ``error_type``, ``span_label``) also select the spans
+    themselves. ``include_embs`` adds the span embedding (mean of its token embeddings).
+    """
+    import re as _re
+
+    import pyarrow.parquet as pq
+
+    fn = "dq.metrics.get_spans"
+    _, _, key, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
+    path = d / "spans.parquet"
+    if not path.exists():
+        raise RunNotFoundError(f"{fn}: split {key!r} has no spans; spans exist for text_ner runs.")
+    spans = pq.read_table(path).to_pandas()
+    spans["_span_row"] = np.arange(len(spans))
+    f = Filter.parse(filter, fn=fn)
+    if not f.is_empty():
+        ids = set(select(d, f, fn=fn, columns=[S.ID])[S.ID].tolist())
+        keep = spans[S.ID].isin(ids)
+        if f.span_text:
+            keep &= spans["span_text"].str.lower().str.contains(f.span_text.lower(), regex=False)
+        if f.span_regex:
+            keep &= spans["span_text"].map(lambda t: _re.search(f.span_regex, t) is not None)
+        if f.error_type is not None:
+            keep &= spans["error_type"].isin([str(x) for x in f.error_type])
+        if f.span_label is not None:
+            keep &= spans["label"].isin([str(x) for x in f.span_label])
+        spans = spans[keep.to_numpy()].reset_index(drop=True)
+    if include_embs:
+        embs = _load_npy(d / S.EMBEDDINGS_FILE, fn=fn, what="span embeddings")
+        spans[S.EMB] = list(embs[spans["_span_row"].to_numpy()])
+    return spans.drop(columns=["_span_row"])

@@ -81,7 +81,10 @@ RESERVED_COLUMNS = frozenset(
      MARGIN, PROB, "label", "split", "inference_name", "data_error_potential", "aum",
      "confidence_mean", "variability", "correctness", "is_misclassified", "likely_mislabeled",
      "is_on_the_boundary", "cluster_id", "x", "y", "drift_score", "is_drifted", "certainty_ratio",
-     "knn_distance", "similarity", "edited", "selected_for_label", "_row", "file_row_number"}
+     "knn_distance", "similarity", "edited", "selected_for_label", "_row", "file_row_number",
+     # NER
+     "text_token_indices", "token_starts", "token_ends", "gold_spans", "pred_spans", "n_gold_spans",
+     "n_pred_spans", "n_errors", "wrong_tag", "span_shift", "ghost_span", "missed_label"}
 )
 
 # Project and run names become folder names: letters, digits, '-', '_', '.', not starting with '.'.
