@@ -159,6 +159,8 @@ def apply_edits(df, edits, split_key: str):
     columns ``edited`` and ``selected_for_label``.
     """
     out = df.copy()
+    if "gold_spans" in out.columns:  # NER: plain lists of span dicts, edited or not
+        out["gold_spans"] = [[dict(sp) for sp in v] if v is not None else [] for v in out["gold_spans"]]
     out["edited"] = False
     out["selected_for_label"] = False
     todo = edits[(edits["split"] == split_key) & ~edits["undone"].astype(bool)].sort_values("edit_id")
