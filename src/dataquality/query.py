@@ -30,8 +30,99 @@ def columns_of(results_dir: Path) -> list[str]:
     return pq.read_schema(results_dir / S.SAMPLES_FILE).names
 
 
+def root_and_key(results_dir: Path) -> tuple[Path, str]:
+    """(results root, split key) of a split's results folder (``results/<key>``)."""
+    results_dir = Path(results_dir)
+    if results_dir.parent.name == S.INFERENCE:
+        return results_dir.parent.parent, f"{S.INFERENCE}/{results_dir.name}"
+    return results_dir.parent, results_dir.name
+
+
+def split_index(results_root: Path, key: str, *, fn: str, what: str):
+    """The split's cosine index (stored IVF, else exact built from ``embeddings.npy``)."""
+    from . import similarity
+
+    index = similarity.load_index(results_root, key)
+    if index is None:
+        raise SchemaError(f"{fn}: {what} needs embeddings; split {key!r} was logged with exclude_embs=True.")
+    return index
+
+
+def nearest(results_root: Path, keys: list[str], queries: np.ndarray, k: int, *, fn: str, what: str,
+            own: tuple[str, np.ndarray] | None = None):
+    """The ``k`` nearest samples (cosine) of each query row across the splits ``keys``.
+
+    Each split is searched through its index (:func:`dataquality.similarity.load_index`: exact up to
+    ``EXACT_MAX`` samples, IVF beyond), the per-split candidates are merged per query, and the
+    union over the queries is returned with each sample's best similarity to any query.
+
+    Parameters
+    ----------
+    queries : numpy.ndarray, shape (m, d)
+        Query vectors (normalised here).
+    k : int
+        Neighbours per query, not counting the query's own sample.
+    own : (key, rows), optional
+        When the queries are samples of split ``key`` (at ``rows``, shape (m,)): each query's own
+        sample is not one of its ``k`` neighbours, and the anchors are added with similarity 1.0
+        when ``key`` is among ``keys``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``split`` (key), ``_row`` (row in that split) and ``similarity`` (higher = more
+        similar, in [-1, 1]), one row per distinct sample, by descending similarity.
+    """
+    import pandas as pd
+
+    from . import similarity
+
+    m = len(queries)
+    sims_all, rows_all, keys_all = [], [], []
+    if k > 0 and m:
+        q = similarity.normalized(queries)
+        for ki, key in enumerate(keys):
+            index = split_index(results_root, key, fn=fn, what=what)
+            mine = own is not None and own[0] == key
+            sims, rows = similarity.search(index, q, k + 1 if mine else k)
+            if mine:  # drop each anchor's own row (else the last candidate)
+                is_self = rows == np.asarray(own[1])[:, None]
+                drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), rows.shape[1] - 1)
+                keep = np.ones(rows.shape, dtype=bool)
+                keep[np.arange(m), drop] = False
+                width = rows.shape[1] - 1
+                sims, rows = sims[keep].reshape(m, width), rows[keep].reshape(m, width)
+            sims_all.append(sims)
+            rows_all.append(rows)
+            keys_all.append(np.full(rows.shape, ki, dtype=np.int64))
+    parts = []
+    if sims_all:
+        sims = np.concatenate(sims_all, axis=1)
+        rows = np.concatenate(rows_all, axis=1)
+        kidx = np.concatenate(keys_all, axis=1)
+        sims = np.where(rows >= 0, sims, -np.inf)
+        top = np.argsort(-sims, axis=1, kind="stable")[:, :k]  # the k best across splits, per query
+        take = np.take_along_axis
+        s, r, ki = take(sims, top, 1).ravel(), take(rows, top, 1).ravel(), take(kidx, top, 1).ravel()
+        ok = np.isfinite(s)
+        parts.append(pd.DataFrame({"_k": ki[ok], ROW: r[ok], "similarity": s[ok].astype(np.float32)}))
+    if own is not None and own[0] in keys:
+        anchors = np.unique(np.asarray(own[1], dtype=np.int64))
+        parts.append(pd.DataFrame({"_k": keys.index(own[0]), ROW: anchors,
+                                   "similarity": np.ones(len(anchors), dtype=np.float32)}))
+    if not parts:
+        return pd.DataFrame({"split": pd.Series([], dtype=object), ROW: np.zeros(0, np.int64),
+                             "similarity": np.zeros(0, np.float32)})
+    df = pd.concat(parts, ignore_index=True)
+    df = df.groupby(["_k", ROW], as_index=False, sort=False)["similarity"].max()
+    df = df.sort_values(["similarity", "_k", ROW], ascending=[False, True, True], kind="stable")
+    df.insert(0, "split", np.asarray(keys, dtype=object)[df.pop("_k").to_numpy()])
+    return df.reset_index(drop=True)
+
+
 def similar_rows(results_dir: Path, anchor_rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact cosine search inside one split: the ``k`` most similar rows of each anchor row.
+    """Cosine search inside one split through its index: the ``k`` most similar rows of each
+    anchor row (exact up to ``similarity.EXACT_MAX`` samples, the stored IVF index beyond).
 
     Returns
     -------
@@ -39,31 +130,35 @@ def similar_rows(results_dir: Path, anchor_rows: np.ndarray, k: int) -> tuple[np
         Unique rows (anchors included, score 1) with their best similarity to any anchor,
         by descending score.
     """
-    import faiss
-
-    path = results_dir / S.EMBEDDINGS_FILE
-    if not path.exists():
+    root, key = root_and_key(results_dir)
+    anchor_rows = np.asarray(anchor_rows, dtype=np.int64)
+    emb = results_dir / S.EMBEDDINGS_FILE
+    if not emb.exists():
         raise SchemaError("similar_to needs embeddings; this split was logged with exclude_embs=True.")
-    emb = np.load(path, mmap_mode="r")
-    index = faiss.IndexFlatIP(emb.shape[1])
-    step = 65_536
-    for s in range(0, len(emb), step):
-        block = np.array(emb[s : s + step], dtype=np.float32, order="C")  # a writable copy
-        faiss.normalize_L2(block)
-        index.add(block)
-    q = np.array(emb[np.asarray(anchor_rows)], dtype=np.float32, order="C")
-    faiss.normalize_L2(q)
-    D, I = index.search(q, min(k + 1, len(emb)))
-    best: dict[int, float] = {}
-    for r, s in zip(I.ravel().tolist(), D.ravel().tolist()):
-        if r >= 0 and s > best.get(r, -np.inf):
-            best[r] = s
-    for r in np.asarray(anchor_rows).tolist():
-        best[int(r)] = 1.0
-    rows = np.fromiter(best.keys(), dtype=np.int64, count=len(best))
-    scores = np.fromiter(best.values(), dtype=np.float32, count=len(best))
-    order = np.argsort(-scores, kind="stable")
-    return rows[order], scores[order]
+    queries = np.load(emb, mmap_mode="r")[np.sort(anchor_rows)][np.argsort(np.argsort(anchor_rows))]
+    df = nearest(root, [key], queries, k, fn="similar_to", what="similar_to", own=(key, anchor_rows))
+    return df[ROW].to_numpy(np.int64), df["similarity"].to_numpy(np.float32)
+
+
+def read_rows(results_dir: Path, rows: np.ndarray, columns: list[str]):
+    """Columns of the given rows of a split's ``samples.parquet`` (in the order of ``rows``),
+    reading only the row groups that hold them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = np.asarray(rows, dtype=np.int64)
+    pf = pq.ParquetFile(results_dir / S.SAMPLES_FILE)
+    cols = [c for c in columns if c in pf.schema_arrow.names]
+    sizes = np.array([pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    groups = np.unique(np.searchsorted(starts, rows, side="right") - 1)
+    if len(groups) == 0:
+        return pf.schema_arrow.empty_table().select(cols).to_pandas()
+    table = pf.read_row_groups(groups.tolist(), columns=cols)
+    offsets = np.concatenate([[0], np.cumsum(sizes[groups])])
+    gpos = np.searchsorted(groups, np.searchsorted(starts, rows, side="right") - 1)
+    local = offsets[gpos] + rows - starts[groups[gpos]]
+    return table.take(pa.array(local)).to_pandas()
 
 
 def _kind(typ) -> str | None:
@@ -153,6 +248,8 @@ def select(results_dir: Path, filt: Filter | dict | None, *, fn: str, columns: l
                 missing = np.asarray(list(f.similar_to["ids"]), dtype=object)[anchors < 0][:10].tolist()
                 raise SchemaError(f"{fn}: filter `similar_to` ids {missing} are not in this split.")
             k = int(f.similar_to.get("k", 50))
+            if not (results_dir / S.EMBEDDINGS_FILE).exists():
+                raise SchemaError(f"{fn}: filter `similar_to` needs embeddings; this split was logged with exclude_embs=True.")
             rows, scores = similar_rows(results_dir, anchors, k)
             id_sets["similar"] = ids[rows]
             sim = pd.DataFrame({S.ID: ids[rows], "similarity": scores})
@@ -161,6 +258,9 @@ def select(results_dir: Path, filt: Filter | dict | None, *, fn: str, columns: l
     try:
         rel = con.read_parquet(str(results_dir / S.SAMPLES_FILE), file_row_number=True)
         con.register("samples", rel)
+        spans = results_dir / "spans.parquet"  # NER: span conditions select samples through it
+        if spans.exists():
+            con.register("spans", con.read_parquet(str(spans)))
         for name, table in compiled.id_tables.items():
             con.register(name, table)
         wanted = "*" if columns is None else ", ".join(

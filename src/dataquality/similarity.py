@@ -3,11 +3,14 @@
 Used by the drift signal (neighbours in training) and by similarity search (``dq.metrics``).
 Vectors are L2-normalised, so inner product = cosine similarity. Up to ``EXACT_MAX`` vectors the
 search is exact (``IndexFlatIP``, built on the fly from ``embeddings.npy``); beyond, an inverted
-file index (``IndexIVFFlat``, ``nlist`` ≈ 4·√n lists, ``nprobe`` probed) is built once at
-``finish()`` and stored as ``results/index/<split>.faiss``, then loaded lazily. An IVF index was
-chosen over HNSW for its build time: on these 2-core machines faiss HNSW needs ≈ 80 s for
-200k × 768 and ≈ 520 s for 1M, while IVF-Flat builds in seconds and still answers a query in a
-few milliseconds at recall@10 ≥ 0.95 (``bench/similarity.py`` measures both).
+file index (``IndexIVFFlat``: ``nlist`` = √n lists, k-means with ``KMEANS_ITER`` iterations on
+``TRAIN_PER_LIST``·nlist sampled vectors, ``NPROBE`` lists probed) is built once at ``finish()``
+and stored as ``results/index/<split>.faiss``, then loaded lazily. An IVF index was chosen over
+HNSW for its build time: on these 2-core machines faiss HNSW needs ≈ 80 s for 200k × 768 and
+≈ 520 s for 1M, while this IVF-Flat builds 1M × 768 in well under a minute on a quiet machine and
+answers a query in a few milliseconds on one thread at recall@10 ≈ 0.98 on clustered data
+(``bench/similarity.py``). Large batches of queries (drift) are scored list by list with matrix
+products (:func:`ivf_batch_search`, ``bench/drift_speed.py``).
 
 The search is in the full embedding space on purpose: a PCA fitted on training keeps the
 directions training varies along and drops the ones new data departs in, which hides drift
@@ -24,9 +27,16 @@ import numpy as np
 from . import schema as S
 
 EXACT_MAX = 50_000
-NPROBE = 24
+NPROBE = 16
+LISTS_PER_SQRT_N = 1  # nlist = LISTS_PER_SQRT_N · √n, clipped to [MIN_LISTS, MAX_LISTS]
+MIN_LISTS, MAX_LISTS = 64, 65_536
+TRAIN_PER_LIST = 40  # k-means trains on TRAIN_PER_LIST · nlist sampled vectors
+KMEANS_ITER = 10
 INDEX_DIR = "index"
 CHUNK = 16_384
+BATCH_MIN = 256  # IVF searches of at least this many queries go list by list (ivf_batch_search) ...
+BATCH_MIN_DIM = 384  # ... for wide vectors; narrow ones scan fast enough per query
+BATCH_CHUNK = 65_536
 
 
 def normalized(x: np.ndarray) -> np.ndarray:
@@ -38,20 +48,35 @@ def normalized(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_index(embeddings: np.ndarray, *, seed: int = 0, exact_max: int = EXACT_MAX, nprobe: int = NPROBE):
-    """A cosine index over the rows of ``embeddings`` (shape (n, d)), added in chunks."""
+def n_lists(n: int) -> int:
+    """The number of inverted lists of an IVF index over ``n`` vectors."""
+    return int(min(MAX_LISTS, max(MIN_LISTS, LISTS_PER_SQRT_N * np.sqrt(n))))
+
+
+def build_index(embeddings: np.ndarray, *, seed: int = 0, exact_max: int | None = None,
+                nprobe: int | None = None, nlist: int | None = None):
+    """A cosine index over the rows of ``embeddings`` (shape (n, d)), added in chunks.
+
+    Exact (``IndexFlatIP``) up to ``exact_max`` (default :data:`EXACT_MAX`) rows, else
+    ``IndexIVFFlat`` with ``nlist`` (default :func:`n_lists`) lists, trained by k-means
+    (:data:`KMEANS_ITER` iterations) on ``TRAIN_PER_LIST · nlist`` sampled rows, searching
+    ``nprobe`` (default :data:`NPROBE`) lists. Defaults are read at call time.
+    """
     import faiss
 
     n, d = embeddings.shape
-    if n <= exact_max:
+    if n <= (EXACT_MAX if exact_max is None else exact_max):
         index = faiss.IndexFlatIP(d)
     else:
-        nlist = int(min(65_536, max(64, 4 * np.sqrt(n))))
+        nlist = n_lists(n) if nlist is None else int(nlist)
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.niter = KMEANS_ITER
+        index.cp.seed = seed
+        index.cp.max_points_per_centroid = max(TRAIN_PER_LIST, 1)
         rng = np.random.default_rng(seed)
-        sample = np.sort(rng.choice(n, min(n, 32 * nlist), replace=False))
+        sample = np.sort(rng.choice(n, min(n, TRAIN_PER_LIST * nlist), replace=False))
         index.train(normalized(embeddings[sample]))
-        index.nprobe = nprobe
+        index.nprobe = NPROBE if nprobe is None else int(nprobe)
     for s in range(0, n, CHUNK * 4):
         index.add(normalized(embeddings[s : s + CHUNK * 4]))
     return index
@@ -97,12 +122,94 @@ def load_index(results_root: Path, key: str):
 
 
 def search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sims, rows) of the ``k`` nearest indexed vectors of each query row, in chunks."""
+    """(sims, rows) of the ``k`` nearest indexed vectors of each query row, in chunks.
+
+    Shapes (m, k); sims are cosine similarities (higher = more similar), rows -1 (sim
+    ``-FLT_MAX``) where an IVF index found fewer than ``k``. Batches of at least
+    :data:`BATCH_MIN` queries of at least :data:`BATCH_MIN_DIM` dimensions on an IVF index are
+    answered list by list (:func:`ivf_batch_search`).
+    """
     m = len(queries)
     k = min(k, index.ntotal)
     sims = np.empty((m, k), dtype=np.float32)
     rows = np.empty((m, k), dtype=np.int64)
-    for s in range(0, m, CHUNK):
-        D, I = index.search(normalized(queries[s : s + CHUNK]), k)
+    ivf = _is_ivf_flat(index)
+    step = BATCH_CHUNK if ivf else CHUNK
+    for s in range(0, m, step):
+        q = normalized(queries[s : s + step])
+        if ivf and len(q) >= BATCH_MIN and q.shape[1] >= BATCH_MIN_DIM:
+            D, I = ivf_batch_search(index, q, k)
+        else:
+            D, I = index.search(q, k)
         sims[s : s + len(D)], rows[s : s + len(D)] = D, I
+    return sims, rows
+
+
+def _is_ivf_flat(index) -> bool:
+    import faiss
+
+    return isinstance(index, faiss.IndexIVFFlat)
+
+
+def ivf_batch_search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The result of ``index.search(queries, k)`` for an ``IndexIVFFlat`` (inner product),
+    computed list by list: each inverted list is read once and scored against every query that
+    probes it with one matrix product (BLAS), instead of one scan per query.
+
+    For many queries (drift scores a whole inference set) faiss' per-query scan is bound by memory
+    bandwidth: every query reads ``nprobe`` lists (≈ 24 MB at 1M × 768 with 1,000 lists and
+    ``nprobe`` 8). Grouping queries by list turns that into matrix products, several times faster
+    on these machines (``bench/drift_speed.py``). Same lists probed, same exact scores, so the
+    same neighbours up to ties.
+
+    Parameters
+    ----------
+    queries : numpy.ndarray, shape (m, d)
+        L2-normalised float32 query rows.
+
+    Returns
+    -------
+    sims, rows : numpy.ndarray, shape (m, k)
+    """
+    import faiss
+
+    m, d = queries.shape
+    nprobe, nlist = int(index.nprobe), int(index.nlist)
+    _, probe = index.quantizer.search(queries, nprobe)  # (m, nprobe) lists to scan
+    flat = probe.ravel()
+    order = np.argsort(flat, kind="stable")
+    bounds = np.searchsorted(flat[order], np.arange(nlist + 1))
+    cand_s = np.full((m, nprobe * k), -np.inf, dtype=np.float32)
+    cand_r = np.full((m, nprobe * k), -1, dtype=np.int64)
+    invlists = faiss.downcast_InvertedLists(index.invlists)
+    for lst in range(nlist):
+        a, b = bounds[lst], bounds[lst + 1]
+        size = invlists.list_size(lst)
+        if a == b or size == 0:
+            continue
+        codes = invlists.get_codes(lst)
+        ids_ptr = invlists.get_ids(lst)
+        try:
+            # a copy: BLAS is several times slower on faiss' 16-byte-aligned buffer
+            x = np.array(faiss.rev_swig_ptr(codes, size * invlists.code_size)).view(np.float32).reshape(size, d)
+            ids = faiss.rev_swig_ptr(ids_ptr, size).copy()
+            pos = order[a:b]
+            qi, slot = pos // nprobe, pos % nprobe
+            sc = queries[qi] @ x.T  # (queries probing this list, size)
+            kk = min(k, size)
+            top = np.argpartition(-sc, kk - 1, axis=1)[:, :kk] if size > kk else np.broadcast_to(np.arange(size), (len(qi), size))
+            cols = slot[:, None] * k + np.arange(kk)
+            cand_s[qi[:, None], cols] = np.take_along_axis(sc, top, axis=1)
+            cand_r[qi[:, None], cols] = ids[top]
+        finally:
+            invlists.release_codes(lst, codes)
+            invlists.release_ids(lst, ids_ptr)
+    best = np.argpartition(-cand_s, k - 1, axis=1)[:, :k] if cand_s.shape[1] > k else np.broadcast_to(np.arange(cand_s.shape[1]), (m, cand_s.shape[1]))
+    s_top = np.take_along_axis(cand_s, best, axis=1)
+    r_top = np.take_along_axis(cand_r, best, axis=1)
+    srt = np.argsort(-s_top, axis=1, kind="stable")
+    sims = np.take_along_axis(s_top, srt, axis=1)
+    rows = np.take_along_axis(r_top, srt, axis=1)
+    missing = rows < 0
+    sims[missing] = -np.finfo(np.float32).max  # what faiss returns for a missing neighbour
     return sims, rows
