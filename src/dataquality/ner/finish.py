@@ -472,7 +472,7 @@ def _span_drift(run: "Run", emb: np.ndarray, span_table: dict, shared: dict, spl
     from ..signals.drift import knn_distance
 
     settings = run.manifest.get("signal_settings", {})
-    k = int(settings.get("drift_k", 10))
+    k = int(settings.get("drift_k", 5))
     q = float(settings.get("drift_quantile", 0.95))
     ref = shared.get("ner_drift_reference")
     if ref is None:
