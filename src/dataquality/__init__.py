@@ -25,6 +25,7 @@ from .api import (
     set_signal_settings,
     set_split,
     set_tagging_schema,
+    show,
 )
 from .run import Run
 
@@ -45,6 +46,7 @@ __all__ = [
     "set_signal_settings",
     "set_split",
     "set_tagging_schema",
+    "show",
 ]
 
 

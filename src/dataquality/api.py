@@ -243,3 +243,67 @@ def finish(*, signals: bool = True, verbose: bool = True) -> dict | None:
     if disabled():
         return None
     return get_current_run("dq.finish").finish(signals=signals, verbose=verbose)
+
+
+def show(
+    project_name: str | None = None,
+    run_name: str | None = None,
+    *,
+    root: str | os.PathLike | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    token: str | None = None,
+) -> str:
+    """Serve the local console on a background thread and print the URL of a run's page.
+
+    Opens no browser. The server binds ``host`` (loopback by default, where no token is needed;
+    any other address gets an access token, generated when ``token`` is not given, that every
+    request must carry) and keeps running, on a daemon thread, until the Python process exits
+    (or ``dataquality.server.runner.stop_background()``). A second call reuses it.
+
+    Parameters
+    ----------
+    project_name, run_name : str, optional
+        The run to show; default the current (or last) run of ``dq.init``.
+    root : path, optional
+        Store root; default the current run's, else ``$DQ_HOME`` or ``~/.dataquality``.
+    host : str
+        Address to listen on.
+    port : int, optional
+        Default 8765, or any free port when 8765 is taken.
+    token : str, optional
+        Access token to require (always required off loopback).
+
+    Returns
+    -------
+    str
+        The run's console URL, e.g. ``http://127.0.0.1:8765/runs/reviews/minilm``.
+
+    Raises
+    ------
+    RunStateError
+        No run given and none started with ``dq.init``.
+    ImportError
+        The ``console`` extra (FastAPI, uvicorn) is not installed.
+    """
+    from .exceptions import RunStateError
+    from .server.runner import start_background
+
+    if (project_name is None) != (run_name is None):
+        raise RunStateError("dq.show: pass both `project_name` and `run_name`, or neither (the current run).")
+    if project_name is not None:
+        from .store import check_name
+
+        check_name(project_name, fn="dq.show", arg="project_name")
+        check_name(run_name, fn="dq.show", arg="run_name")
+    if project_name is None:
+        r = get_run()
+        if r is None or isinstance(r, _DisabledRun):
+            raise RunStateError("dq.show: no run to show; call dq.init(...) first or pass project_name and run_name.")
+        project_name, run_name = r.project_name, r.run_name
+        if root is None:
+            root = r.paths.dir.parent.parent
+    srv = start_background(root, host=host, port=port, token=token)
+    url = srv.url(project_name, run_name)
+    print(f"dataquality console: {url}")
+    return url

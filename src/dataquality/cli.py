@@ -1,4 +1,4 @@
-"""The ``dq`` command line: ``dq demo``, ``dq runs``, ``dq version``."""
+"""The ``dq`` command line: ``dq demo``, ``dq runs``, ``dq serve``, ``dq version``."""
 
 from __future__ import annotations
 
@@ -35,6 +35,20 @@ def _runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from .exceptions import DataQualityError
+    from .server.runner import serve
+
+    try:
+        serve(args.root_dir or args.root, host=args.host, port=args.port, token=args.token)
+    except KeyboardInterrupt:
+        pass
+    except (DataQualityError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dq", description="dataquality: local data quality for NLP models")
     parser.add_argument("--root", default=None, help="store root (default $DQ_HOME or ~/.dataquality)")
@@ -54,6 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("runs", help="list the runs in the store")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_runs)
+
+    p = sub.add_parser("serve", help="serve the web console over the store (127.0.0.1 by default)")
+    p.add_argument("root_dir", nargs="?", default=None, metavar="ROOT",
+                   help="store root (default --root, $DQ_HOME or ~/.dataquality)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; anything but loopback requires an access token")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--token", default=None,
+                   help="access token every request must carry (generated and printed when serving beyond loopback)")
+    p.set_defaults(func=_serve)
 
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=lambda a: print(__import__("dataquality").__version__) or 0)

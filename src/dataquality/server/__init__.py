@@ -1,0 +1,34 @@
+"""The local web console: a FastAPI app over the run store (``dq serve``, ``dq.show()``).
+
+Needs the ``console`` extra (``pip install 'dataquality[console]'``). Nothing here is imported by
+``import dataquality``.
+
+- :func:`dataquality.server.app.create_app` builds the app (JSON and Arrow API under ``/api``,
+  OpenAPI at ``/api/openapi.json``, docs at ``/api/docs``).
+- :func:`dataquality.server.runner.serve` serves it in the foreground (``dq serve``);
+  :func:`dataquality.server.runner.start_background` on a thread (``dq.show()``).
+- :mod:`dataquality.server.queries` holds the SQL: keyset pages, counts, confusion matrices,
+  matching rows, histograms, the Arrow map payload.
+"""
+
+from __future__ import annotations
+
+
+def create_app(*args, **kwargs):
+    """See :func:`dataquality.server.app.create_app`."""
+    from .runner import _require
+
+    _require()
+    from .app import create_app as _create
+
+    return _create(*args, **kwargs)
+
+
+def serve(*args, **kwargs):
+    """See :func:`dataquality.server.runner.serve`."""
+    from .runner import serve as _serve
+
+    return _serve(*args, **kwargs)
+
+
+__all__ = ["create_app", "serve"]

@@ -1,0 +1,519 @@
+"""The console's FastAPI app: a JSON (and Arrow) API under ``/api`` over the run store.
+
+Build it with :func:`create_app`; :mod:`dataquality.server.runner` serves it. The OpenAPI schema is
+at ``/api/openapi.json`` and interactive docs at ``/api/docs``. Every split-level route lives under
+``/api/runs/{project}/{run}/splits/{split}`` (``split`` a name or alias; inference sets add
+``?inference_name=``) and takes the global filter as ``?filter=<JSON object>`` (the fields of
+:class:`dataquality.filters.Filter`), so a view can be kept in a URL.
+
+Errors are JSON ``{"error": <exception class>, "detail": <message>}``: a bad filter, sort, cursor
+or argument is 400, an unknown project, run or split 404, a missing token 401.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Body, FastAPI, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
+
+from .. import __version__
+from .. import metrics as M
+from .. import schema as S
+from .. import store
+from ..exceptions import (
+    DataQualityError,
+    InputTypeError,
+    RunNotFoundError,
+    RunStateError,
+)
+from . import queries as Q
+
+FILTER_DOC = ('The global filter: a JSON object of `Filter` fields, e.g. `{"gold": ["positive"], "dep_min": 0.5}` '
+              "(URL-encoded). Empty or absent: every sample.")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+STATIC = Path(__file__).with_name("static")
+
+
+def _clean(v):
+    """JSON-safe values: NaN/inf -> None, numpy scalars and arrays -> Python."""
+    import math
+
+    import numpy as np
+
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _clean(v.tolist())
+    if isinstance(v, np.generic):
+        return _clean(v.item())
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return v
+
+
+class DQJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return json.dumps(_clean(content), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _records(df) -> list[dict]:
+    return _clean(df.to_dict(orient="records"))
+
+
+# -- request bodies ----------------------------------------------------------------------------------
+
+
+class EditIn(BaseModel):
+    """An edit: what to do with the samples ``filter`` selects now (see ``dq.metrics.create_edit``)."""
+
+    edit_action: str = Field(description="relabel, relabel_as_pred, delete, update_text, select_for_label; NER: "
+                                         "relabel_span, shift_span, delete_span")
+    filter: dict | None = Field(default=None, description="Filter fields (as in `?filter=`)")
+    new_label: str | None = None
+    search_string: str | None = None
+    text_replacement: str | None = None
+    use_regex: bool = False
+    note: str | None = None
+    shift_start: int = 0
+    shift_end: int = 0
+
+
+class UndoIn(BaseModel):
+    edit_id: int | None = Field(default=None, description="The edit to undo; default the latest active one")
+
+
+# -- the app -------------------------------------------------------------------------------------------
+
+
+def create_app(root: str | os.PathLike | None = None, *, token: str | None = None,
+               allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS) -> FastAPI:
+    """The console app over the store at ``root`` (default ``$DQ_HOME`` or ``~/.dataquality``).
+
+    Parameters
+    ----------
+    token : str, optional
+        When set, every request must carry it: header ``Authorization: Bearer <token>``, query
+        parameter ``?token=`` (which also sets an HttpOnly cookie, so the page's own requests
+        carry it) or that cookie; others get 401. Required when serving beyond loopback.
+    allowed_hosts : tuple of str, optional
+        Without a token, requests whose ``Host`` header names another host get 403 (a page on
+        another site cannot reach the console through DNS rebinding). None: any host.
+
+    Returns
+    -------
+    fastapi.FastAPI
+    """
+    import duckdb
+
+    root_path = store.root_dir(root)
+    app = FastAPI(title="dataquality console API", version=__version__, default_response_class=DQJSONResponse,
+                  openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None,
+                  description=__doc__)
+    app.state.root = root_path
+    app.state.db = duckdb.connect()  # each request works on its own cursor of this database
+    app.state.map_cache = {}
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        via_query = False
+        if token is not None:
+            got = None
+            auth = request.headers.get("authorization", "")
+            if auth.lower().startswith("bearer "):
+                got = auth[7:].strip()
+            elif request.query_params.get("token"):
+                got, via_query = request.query_params["token"], True
+            elif request.cookies.get("dq_token"):
+                got = request.cookies["dq_token"]
+            if got is None or not secrets.compare_digest(got.encode(), token.encode()):
+                return DQJSONResponse(
+                    {"error": "Unauthorized", "detail": "This console needs its access token: send the header "
+                     "`Authorization: Bearer <token>` or add `?token=<token>` to the URL (printed by `dq serve`)."},
+                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        elif allowed_hosts is not None:
+            host = request.headers.get("host", "").rsplit(":", 1)[0] if not request.headers.get("host", "").startswith("[") \
+                else request.headers.get("host", "").split("]")[0] + "]"
+            if host not in allowed_hosts:
+                return DQJSONResponse({"error": "Forbidden", "detail": f"Host {host!r} is not a loopback name; "
+                                       "serve with a token to reach the console from other hosts."}, status_code=403)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                return DQJSONResponse({"error": "UnsupportedMediaType",
+                                       "detail": f"{request.method} {request.url.path} takes a JSON body "
+                                                 f"(Content-Type: application/json); got {ctype or 'none'!r}."},
+                                      status_code=415)
+        response = await call_next(request)
+        if via_query:
+            response.set_cookie("dq_token", token, httponly=True, samesite="strict")
+        return response
+
+    @app.exception_handler(DataQualityError)
+    async def dq_error(request: Request, exc: DataQualityError):
+        status = 404 if isinstance(exc, RunNotFoundError) else 409 if isinstance(exc, RunStateError) else 400
+        return DQJSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(duckdb.Error)
+    async def duckdb_error(request: Request, exc: duckdb.Error):
+        # What reaches DuckDB is validated first; what it still rejects is a value of the request
+        # (a regex it cannot run, a value it cannot cast), not a server fault.
+        return DQJSONResponse({"error": "QueryError", "detail": f"The query could not run: {exc}"}, status_code=400)
+
+    app.include_router(_router(app), prefix="/api")
+    _mount_front_end(app)
+    return app
+
+
+def _router(app: FastAPI) -> APIRouter:
+    r = APIRouter()
+
+    def root():
+        return app.state.root
+
+    def results_dir(project: str, run: str, split: str, inference_name: str, fn: str):
+        paths, manifest, key, d = M._results_dir(project, run, split, inference_name, fn=fn, root=root())
+        return paths, manifest, key, d
+
+    def cursor():
+        return app.state.db.cursor()
+
+    def run_query(fn_name: str, project, run, split, inference_name, body):
+        """Call ``body(con, manifest, key, d)`` on a fresh cursor."""
+        fn = f"console {fn_name}"
+        _, manifest, key, d = results_dir(project, run, split, inference_name, fn)
+        con = cursor()
+        try:
+            return body(con, manifest, key, d, fn)
+        finally:
+            con.close()
+
+    split_path = "/runs/{project}/{run}/splits/{split}"
+    IN = Query("", description="Inference set name (split `inference` only)")
+    FILTER = Query(None, description=FILTER_DOC)
+
+    # -- projects and runs -----------------------------------------------------------------------
+
+    @r.get("/health", tags=["meta"], summary="Liveness and version")
+    def health():
+        return {"status": "ok", "version": __version__, "root": str(root())}
+
+    @r.get("/projects", tags=["runs"], summary="Projects in the store, with their runs")
+    def projects():
+        by: dict[str, list] = {}
+        for run in store.list_runs(root()):
+            by.setdefault(run["project_name"], []).append(run["run_name"])
+        return [{"project_name": p, "n_runs": len(v), "runs": v} for p, v in sorted(by.items())]
+
+    @r.get("/runs", tags=["runs"], summary="Every run (optionally of one project)")
+    def runs(project: str | None = Query(None, description="Only this project's runs")):
+        out = store.list_runs(root())
+        if project is not None:
+            out = [x for x in out if x["project_name"] == project]
+        return out
+
+    @r.get("/runs/{project}/{run}", tags=["runs"], summary="A run: task, labels, status and its splits with columns")
+    def run_detail(project: str, run: str):
+        fn = "console run"
+        paths, manifest = store.find_run(project, run, fn=fn, root=root())
+        summary = store.read_json(paths.summary) if paths.summary.exists() else {"splits": {}}
+        splits = []
+        for key in sorted(manifest.get("results", {})):
+            d = paths.results(key)
+            if not (d / S.SAMPLES_FILE).exists():
+                continue
+            s = summary.get("splits", {}).get(key, {})
+            name, _, inf = key.partition("/")
+            cols = Q.column_info(d)
+            names = {c["name"] for c in cols}
+            splits.append({
+                "key": key, "split": name, "inference_name": inf or None, "n_samples": Q.n_rows(d),
+                "epochs": s.get("epochs"), "columns": cols,
+                "has_map": {"x", "y"} <= names, "has_embeddings": (d / S.EMBEDDINGS_FILE).exists(),
+                "has_spans": (d / Q.SPANS_FILE).exists(),
+            })
+        return {"project_name": project, "run_name": run, "task_type": manifest.get("task_type"),
+                "status": manifest.get("status"), "labels": manifest.get("labels"),
+                "tagging_schema": manifest.get("tagging_schema"), "created_at": manifest.get("created_at"),
+                "finished_at": manifest.get("finished_at"), "path": str(paths.dir), "splits": splits}
+
+    # -- per split: summary and charts -------------------------------------------------------------
+
+    @r.get(split_path + "/summary", tags=["split"],
+           summary="Metrics, confusion matrix, per-class, DEP thresholds, alerts, clusters (and drift for inference)")
+    def summary(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER):
+        fn = "console summary"
+        paths, manifest, key, d = results_dir(project, run, split, inference_name, fn)
+        f = Q.parse_filter(filter, fn=fn)
+        names = {c["name"] for c in Q.column_info(d)}
+        per_sample = S.GOLD in names  # NER splits: the stored span-level summary; the filter only counts
+        out = M.get_run_summary(project, run, split, inference_name,
+                                filter=None if f.is_empty() or not per_sample else f, root=root())
+        if not f.is_empty() and not per_sample:
+            con = cursor()
+            try:
+                out["n_filtered"] = Q.count(con, d, f, fn=fn)
+            finally:
+                con.close()
+        sig = M._split_summary(paths, key, fn).get("signals", {})
+        out.update({"key": key, "labels": manifest.get("labels"), "task_type": manifest.get("task_type")})
+        for extra in ("drift", "flags", "map", "training_dynamics"):
+            if extra in sig and extra not in out:
+                out[extra] = sig[extra]
+        return out
+
+    @r.get(split_path + "/confusion", tags=["split"], summary="Confusion matrix of the filtered rows (NER: of spans)")
+    def confusion(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER):
+        return run_query("confusion", project, run, split, inference_name,
+                         lambda con, m, key, d, fn: Q.confusion(con, d, filter, m.get("labels") or [], fn=fn))
+
+    @r.get(split_path + "/metrics", tags=["split"], summary="Metrics by category: gold, pred or a meta column")
+    def metrics(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER,
+                category: str = Query("gold", description="`gold`, `pred` or a meta column")):
+        f = Q.parse_filter(filter, fn="console metrics")
+        df = M.get_metrics(project, run, split, inference_name, category=category,
+                           filter=None if f.is_empty() else f, root=root())
+        return {"category": category, "rows": _records(df)}
+
+    @r.get(split_path + "/histogram", tags=["split"],
+           summary="Histogram of a column over the filtered rows (numbers: shared edges; categories: counts)")
+    def histogram(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER,
+                  column: str = Query(Q.DEP), bins: int = Query(20, ge=1, le=200)):
+        return run_query("histogram", project, run, split, inference_name,
+                         lambda con, m, key, d, fn: Q.histogram(con, d, filter, column, fn=fn, bins=bins))
+
+    # -- per split: rows ---------------------------------------------------------------------------
+
+    @r.get(split_path + "/samples", tags=["split"],
+           summary="A page of samples, sorted (default DEP descending), with a keyset cursor")
+    def samples(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER,
+                sort: str = Query(Q.DEP, description="A scalar column (see the run's `columns`, `sortable`)"),
+                order: str = Query("desc", pattern="^(asc|desc)$"),
+                limit: int = Query(50, ge=1, le=Q.MAX_PAGE),
+                cursor_: str | None = Query(None, alias="cursor", description="`next_cursor` of the previous page"),
+                columns: str | None = Query(None, description="Comma-separated columns to return (default all)")):
+        cols = [c for c in columns.split(",") if c] if columns else None
+
+        def body(con, m, key, d, fn):
+            if sort == Q.DEP and Q.DEP not in {c["name"] for c in Q.column_info(d)}:
+                s = S.CONFIDENCE
+            else:
+                s = sort
+            return Q.page(con, d, filter, fn=fn, sort=s, descending=order == "desc", limit=limit,
+                          cursor=cursor_, columns=cols)
+
+        return run_query("samples", project, run, split, inference_name, body)
+
+    @r.get(split_path + "/count", tags=["split"], summary="How many samples the filter selects (and the total)")
+    def count(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER):
+        return run_query("count", project, run, split, inference_name,
+                         lambda con, m, key, d, fn: {"count": Q.count(con, d, filter, fn=fn), "total": Q.n_rows(d)})
+
+    @r.get(split_path + "/ids", tags=["split"],
+           summary="Rows and ids the filter selects (map highlights); Arrow stream or JSON",
+           responses={200: {"content": {Q.ARROW_STREAM: {}, "application/json": {}}}})
+    def ids(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER,
+            format: str = Query("arrow", pattern="^(arrow|json)$")):
+        table = run_query("ids", project, run, split, inference_name,
+                          lambda con, m, key, d, fn: Q.matching(con, d, filter, fn=fn))
+        if format == "json":
+            return {"count": table.num_rows, "rows": table.column("row").to_pylist(),
+                    "ids": table.column("id").to_pylist()}
+        return Response(Q.to_ipc_stream(table), media_type=Q.ARROW_STREAM)
+
+    @r.get(split_path + "/rows", tags=["split"], summary="Samples at given rows of the map (hover, lasso preview)")
+    def rows(project: str, run: str, split: str, inference_name: str = IN,
+             rows: str = Query(..., description="JSON list of row numbers (≤ 1000)"),
+             columns: str | None = Query(None, description="Comma-separated columns (default all)")):
+        import numpy as np
+
+        from ..query import read_rows
+
+        fn = "console rows"
+        _, _, _, d = results_dir(project, run, split, inference_name, fn)
+        want = _int_list(rows, fn=fn, arg="rows", limit=1000)
+        n = Q.n_rows(d)
+        bad = [x for x in want if not 0 <= x < n]
+        if bad:
+            raise RunNotFoundError(f"{fn}: `rows` {bad[:10]} are outside this split's {n} rows.")
+        cols = [c for c in columns.split(",") if c] if columns else [c["name"] for c in Q.column_info(d)]
+        df = read_rows(d, np.asarray(want, dtype=np.int64), cols)
+        df.insert(len(df.columns), "_row", want)
+        return {"rows": _records(df)}
+
+    @r.get(split_path + "/map", tags=["split"],
+           summary="The map: x, y, gold, pred, dep, cluster per sample, as an Arrow IPC stream",
+           responses={200: {"content": {Q.ARROW_STREAM: {}}}})
+    def map_(project: str, run: str, split: str, inference_name: str = IN,
+             include_ids: bool = Query(False, description="Add an `id` column")):
+        fn = "console map"
+        _, manifest, key, d = results_dir(project, run, split, inference_name, fn)
+        st = (d / S.SAMPLES_FILE).stat()
+        ck = (str(d), st.st_mtime_ns, st.st_size, include_ids)
+        cache = app.state.map_cache
+        body = cache.get(ck)
+        if body is None:
+            body = Q.to_ipc_stream(Q.map_table(d, manifest.get("labels") or [], fn=fn, include_ids=include_ids))
+            if len(cache) >= 4:
+                cache.pop(next(iter(cache)))
+            cache[ck] = body
+        return Response(body, media_type=Q.ARROW_STREAM, headers={"Cache-Control": "no-cache"})
+
+    @r.get(split_path + "/similar", tags=["split"], summary="Samples most similar to ids or to a map row, with scores")
+    def similar(project: str, run: str, split: str, inference_name: str = IN,
+                ids: str | None = Query(None, description="JSON list of anchor ids"),
+                row: int | None = Query(None, ge=0, description="Or: the anchor's row"),
+                k: int = Query(10, ge=1, le=1000),
+                splits: str | None = Query(None, description="Comma-separated split keys to search (default this one)")):
+        fn = "console similar"
+        _, _, _, d = results_dir(project, run, split, inference_name, fn)
+        if (ids is None) == (row is None):
+            from ..exceptions import ConfigurationError
+
+            raise ConfigurationError(f"{fn}: pass exactly one of `ids` (a JSON list) or `row`.")
+        if row is not None:
+            import numpy as np
+
+            from ..query import read_rows
+
+            if row >= Q.n_rows(d):
+                raise RunNotFoundError(f"{fn}: `row` {row} is outside this split's {Q.n_rows(d)} rows.")
+            anchors = read_rows(d, np.array([row]), [S.ID])[S.ID].tolist()
+        else:
+            anchors = _json_list(ids, fn=fn, arg="ids")
+        keys = [s for s in splits.split(",") if s] if splits else None
+        df = M.get_similar(project, run, split, ids=anchors, k=k, inference_name=inference_name,
+                           splits=keys, root=root())
+        return {"anchors": anchors, "rows": _records(df)}
+
+    @r.get(split_path + "/spans", tags=["split"], summary="NER: gold and predicted spans of the filtered samples")
+    def spans(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER,
+              limit: int = Query(5000, ge=1, le=100_000)):
+        f = Q.parse_filter(filter, fn="console spans")
+        df = M.get_spans(project, run, split, inference_name, filter=f, root=root())
+        return {"n": int(len(df)), "truncated": len(df) > limit, "rows": _records(df.head(limit))}
+
+    # -- edits and export ----------------------------------------------------------------------------
+
+    @r.get("/runs/{project}/{run}/edits", tags=["edits"], summary="Every edit of the run, oldest first")
+    def edits(project: str, run: str, include_ids: bool = Query(False)):
+        df = M.get_edits(project, run, root=root())
+        if not include_ids and "ids" in df.columns:
+            df = df.drop(columns=["ids"])
+        return {"edits": [_edit_out(e) for e in _records(df)]}
+
+    @r.post(split_path + "/edits", tags=["edits"], summary="Record an edit on the samples a filter selects")
+    def create_edit(project: str, run: str, split: str, edit: EditIn, inference_name: str = IN):
+        e = M.create_edit(project, run, split, edit.edit_action, inference_name, filter=edit.filter,
+                          new_label=edit.new_label, search_string=edit.search_string,
+                          text_replacement=edit.text_replacement, use_regex=edit.use_regex, note=edit.note,
+                          shift_start=edit.shift_start, shift_end=edit.shift_end, root=root())
+        return _edit_out(_clean(e))
+
+    @r.post("/runs/{project}/{run}/edits/undo", tags=["edits"], summary="Undo an edit (default the latest active one)")
+    def undo(project: str, run: str, body: UndoIn = Body(default_factory=UndoIn)):
+        return _edit_out(_clean(M.undo_edit(project, run, body.edit_id, root=root())))
+
+    @r.post("/runs/{project}/{run}/edits/{edit_id}/redo", tags=["edits"], summary="Re-apply an undone edit")
+    def redo(project: str, run: str, edit_id: int):
+        return _edit_out(_clean(M.redo_edit(project, run, edit_id, root=root())))
+
+    @r.get(split_path + "/export", tags=["edits"], summary="Download the filtered (and edited) split as CSV, Parquet or JSONL",
+           responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}, "application/x-ndjson": {}}}})
+    def export(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER,
+               format: str = Query("csv", pattern="^(csv|parquet|jsonl)$"),
+               edited: bool = Query(True, description="Apply the run's active edits"),
+               include_signals: bool = Query(False, description="Keep every column, not only the logged schema")):
+        fn = "console export"
+        _, _, key, _ = results_dir(project, run, split, inference_name, fn)
+        f = Q.parse_filter(filter, fn=fn)
+        tmp = Path(tempfile.mkdtemp(prefix="dq-export-"))
+        name = f"{project}-{run}-{key.replace('/', '-')}.{format}"
+        try:
+            path = M.export_dataframe(project, run, split, tmp / name, inference_name,
+                                      filter=None if f.is_empty() else f, edited=edited, format=format,
+                                      include_signals=include_signals, root=root())
+        except BaseException:
+            _rmtree(tmp)
+            raise
+        media = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet", "jsonl": "application/x-ndjson"}[format]
+        return FileResponse(path, media_type=media, filename=name, background=BackgroundTask(_rmtree, tmp))
+
+    return r
+
+
+def _edit_out(e: dict) -> dict:
+    """An edit record with its ``filter`` and ``ids`` (stored as JSON text) decoded."""
+    out = dict(e)
+    for k in ("filter", "ids"):
+        if isinstance(out.get(k), str):
+            try:
+                out[k] = json.loads(out[k])
+            except ValueError:
+                pass
+    return out
+
+
+def _rmtree(p: Path) -> None:
+    import shutil
+
+    shutil.rmtree(p, ignore_errors=True)
+
+
+def _json_list(value: str, *, fn: str, arg: str) -> list:
+    try:
+        v = json.loads(value)
+    except ValueError:
+        v = None
+    if not isinstance(v, list) or not v:
+        raise InputTypeError(f"{fn}: `{arg}` must be a non-empty JSON list, e.g. [1, 2]; got {value[:100]!r}.")
+    return v
+
+
+def _int_list(value: str, *, fn: str, arg: str, limit: int) -> list[int]:
+    v = _json_list(value, fn=fn, arg=arg)
+    if any(isinstance(x, bool) or not isinstance(x, int) for x in v):
+        raise InputTypeError(f"{fn}: `{arg}` must list integers; got {v[:10]!r}.")
+    if len(v) > limit:
+        from ..exceptions import ConfigurationError
+
+        raise ConfigurationError(f"{fn}: `{arg}` lists {len(v)} values; at most {limit} per request.")
+    return v
+
+
+PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>dataquality console</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 3em auto">
+<h1>dataquality console</h1>
+<p>The API is running. The built web front end is not part of this installation yet.</p>
+<p>API documentation: <a href="/api/docs">/api/docs</a> &middot; schema: <a href="/api/openapi.json">/api/openapi.json</a>
+&middot; runs: <a href="/api/runs">/api/runs</a></p>
+</body></html>"""
+
+
+def _mount_front_end(app: FastAPI) -> None:
+    """Serve the built single-page app from ``server/static`` when it is there (any path outside
+    ``/api`` that is not a file gets ``index.html``: the app routes on the client), else a page
+    pointing at the API docs."""
+    index = STATIC / "index.html"
+
+    @app.get("/{path:path}", include_in_schema=False)
+    def front_end(path: str):
+        if path.startswith("api/") or path == "api":
+            return DQJSONResponse({"error": "NotFound", "detail": f"No API route /{path}; see /api/docs."}, status_code=404)
+        if index.exists():
+            candidate = (STATIC / path).resolve()
+            if path and candidate.is_file() and STATIC.resolve() in candidate.parents:
+                return FileResponse(candidate)
+            return FileResponse(index, media_type="text/html")
+        return HTMLResponse(PLACEHOLDER)

@@ -1,0 +1,393 @@
+"""The console's queries over one split's ``samples.parquet``: keyset pages, counts, the confusion
+matrix of filtered rows, matching rows, histograms and the binary map payload.
+
+Every function takes a DuckDB cursor that the caller opened for one request (a cursor of the app's
+in-memory database: cheap, and its registered views are its own) and closes afterwards. Filters
+compile through :func:`dataquality.filters.compile_filter` to parameterised SQL; the only names
+put into SQL text are column names checked against the file's schema and quoted.
+
+Keyset paging
+-------------
+A page is ordered by ``(key, file_row_number)`` where ``key`` is the sort column (NULLs mapped
+to the end of the order), and the next page starts strictly after the last row of this one:
+``WHERE key < ? OR (key = ? AND file_row_number < ?)`` (``>`` when ascending). The cursor is that
+last ``(key, row)`` pair, opaque to the client. There is no ``OFFSET``: page 1000 costs what page 1
+costs (one filtered scan and a top-N), and rows inserted or edited between calls never make a
+page repeat or skip rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import schema as S
+from ..exceptions import ConfigurationError, SchemaError
+from ..filters import Filter, _quote, compile_filter
+
+DEP = "data_error_potential"
+SPANS_FILE = "spans.parquet"
+MAX_PAGE = 1000
+MAP_COLUMNS = ("x", "y", "gold", "pred", "dep", "cluster")
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+
+def _kind(typ) -> str | None:
+    import pyarrow as pa
+
+    if pa.types.is_boolean(typ):
+        return "bool"
+    if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ):
+        return "number"
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        return "string"
+    if pa.types.is_temporal(typ):
+        return "temporal"
+    return None  # lists and structs (NER spans): shown, not sorted
+
+
+def column_info(results_dir: Path) -> list[dict]:
+    """Each column of the split: ``name``, arrow ``type``, ``kind`` (number, string, bool,
+    temporal or null for nested), ``sortable`` and ``meta`` (a column the user logged)."""
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(results_dir / S.SAMPLES_FILE)
+    out = []
+    for f in schema:
+        k = _kind(f.type)
+        out.append({"name": f.name, "type": str(f.type), "kind": k,
+                    "sortable": k in ("number", "string", "bool", "temporal"),
+                    "meta": f.name not in S.RESERVED_COLUMNS})
+    return out
+
+
+def n_rows(results_dir: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(results_dir / S.SAMPLES_FILE).metadata.num_rows
+
+
+@dataclass
+class View:
+    """A filter compiled against a split and the views it needs, registered on one cursor."""
+
+    where: str
+    params: list
+    columns: list[str]  # columns of the ``samples`` view (``file_row_number`` and ``similarity`` included)
+    similarity: bool  # ``similar_to`` added a ``similarity`` column
+
+
+def parse_filter(value: Filter | dict | str | None, *, fn: str) -> Filter:
+    """A :class:`Filter` from a JSON string (the ``filter`` query parameter), a dict or None."""
+    if isinstance(value, str):
+        if not value.strip():
+            return Filter()
+        try:
+            value = json.loads(value)
+        except ValueError as e:
+            raise ConfigurationError(f"{fn}: `filter` must be a JSON object of filter fields, e.g. "
+                                     f'{{"gold": ["positive"]}}; got {value[:200]!r} ({e}).') from None
+        if value is not None and not isinstance(value, dict):
+            raise ConfigurationError(f"{fn}: `filter` must be a JSON object of filter fields; got {type(value).__name__}.")
+    return Filter.parse(value, fn=fn)
+
+
+def open_view(con, results_dir: Path, filt: Filter | dict | str | None, *, fn: str) -> View:
+    """Register ``samples`` (and ``spans``, id tables) on ``con`` and compile ``filt`` over them.
+
+    The parts of a filter that are not SQL (``lasso`` on the map, ``similar_to``) are resolved to
+    ids by :func:`dataquality.query.select`; ``similar_to`` also adds a ``similarity`` column.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ..query import _check_value_types, select
+
+    f = parse_filter(filt, fn=fn)
+    path = results_dir / S.SAMPLES_FILE
+    schema = pq.read_schema(path)
+    _check_value_types(f, schema, fn)
+    id_sets: dict[str, Any] = {}
+    sim = None
+    if f.lasso is not None or f.similar_to is not None:
+        resolved = select(results_dir, Filter(lasso=f.lasso, similar_to=f.similar_to), fn=fn, columns=[S.ID])
+        id_sets["resolved"] = resolved[S.ID].to_numpy()
+        if f.similar_to is not None:
+            sim = pa.Table.from_pandas(resolved[[S.ID, "similarity"]], preserve_index=False)
+        f = replace(f, lasso=None, similar_to=None)
+    compiled = compile_filter(f, schema.names, fn=fn, id_sets=id_sets)
+    src = con.read_parquet(str(path), file_row_number=True)
+    cols = schema.names + ["file_row_number"]
+    if sim is not None:
+        con.register("_dq_src", src)
+        con.register("_dq_sim", sim)
+        con.register("samples", con.sql("SELECT _dq_src.*, _dq_sim.similarity FROM _dq_src LEFT JOIN _dq_sim USING (id)"))
+        cols.append("similarity")
+    else:
+        con.register("samples", src)
+    spans = results_dir / SPANS_FILE
+    if spans.exists():
+        con.register("spans", con.read_parquet(str(spans)))
+    for name, table in compiled.id_tables.items():
+        con.register(name, table)
+    return View(compiled.where, list(compiled.params), cols, sim is not None)
+
+
+def _fetch(rel):
+    fetch = getattr(rel, "to_arrow_table", None) or rel.arrow  # duckdb 2 / 1.x
+    return fetch()
+
+
+# -- keyset pages ----------------------------------------------------------------------------------
+
+
+def _sort_key(col: str, typ, descending: bool) -> str:
+    """SQL for the sort key of ``col``: NULLs map past the last value of the order."""
+    import pyarrow as pa
+
+    q = _quote(col)
+    if pa.types.is_boolean(typ):
+        return f"coalesce(CAST({q} AS INTEGER), {-1 if descending else 2})"
+    if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ):
+        return f"coalesce(CAST({q} AS DOUBLE), '{'-' if descending else ''}infinity'::DOUBLE)"
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        return f"coalesce({q}, '')" if descending else f"coalesce({q}, chr(1114111))"
+    return q  # temporal: NULLs sort last ascending in DuckDB and are rare in meta dates
+
+
+def encode_cursor(sort: str, descending: bool, key: Any, row: int) -> str:
+    if isinstance(key, float) and math.isnan(key):
+        key = "NaN"
+    payload = json.dumps([sort, bool(descending), key, int(row)], default=str)
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str, descending: bool, *, fn: str) -> tuple[Any, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        csort, cdesc, key, row = json.loads(raw)
+        row = int(row)
+    except (ValueError, TypeError):
+        raise ConfigurationError(f"{fn}: `cursor` must be the `next_cursor` of a previous page; got {cursor[:80]!r}.") from None
+    if csort != sort or bool(cdesc) != bool(descending):
+        raise ConfigurationError(f"{fn}: `cursor` belongs to a page sorted by {csort!r} "
+                                 f"({'desc' if cdesc else 'asc'}); this request sorts by {sort!r} "
+                                 f"({'desc' if descending else 'asc'}). Start again without a cursor.")
+    if key == "NaN":
+        key = float("nan")
+    return key, row
+
+
+def page(con, results_dir: Path, filt, *, fn: str, sort: str = DEP, descending: bool = True,
+         limit: int = 50, cursor: str | None = None, columns: list[str] | None = None) -> dict:
+    """One page of the rows matching ``filt``, ordered by ``sort`` then row number.
+
+    Parameters
+    ----------
+    sort : str
+        A scalar column of the split (number, string, bool or date); default DEP.
+    descending : bool
+        Default True (highest DEP first).
+    limit : int
+        Rows per page, 1 to ``MAX_PAGE``.
+    cursor : str, optional
+        The ``next_cursor`` of the previous page (same filter and sort).
+    columns : list of str, optional
+        Columns to return (``id`` always); default every column.
+
+    Returns
+    -------
+    dict
+        ``rows`` (list of dicts, each with ``_row``, its row in the split's arrays and the map),
+        ``next_cursor`` (None after the last page), ``sort``, ``descending``, ``limit``.
+    """
+    import pyarrow.parquet as pq
+
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise ConfigurationError(f"{fn}: `limit` must be an integer in [1, {MAX_PAGE}]; got {limit!r}.")
+    view = open_view(con, results_dir, filt, fn=fn)
+    schema = pq.read_schema(results_dir / S.SAMPLES_FILE)
+    types = {f.name: f.type for f in schema}
+    if view.similarity:
+        import pyarrow as pa
+
+        types["similarity"] = pa.float32()
+    sortable = [c for c, t in types.items() if _kind(t) in ("number", "string", "bool", "temporal")]
+    if sort not in sortable:
+        raise ConfigurationError(f"{fn}: `sort` must be a scalar column of this split, one of {sorted(sortable)}; got {sort!r}.")
+    if columns is not None:
+        unknown = [c for c in columns if c not in types]
+        if unknown:
+            raise ConfigurationError(f"{fn}: `columns` names {unknown}, not columns of this split; columns: {sorted(types)}.")
+        wanted = list(dict.fromkeys([S.ID, *columns]))
+    else:
+        wanted = [c for c in view.columns if c != "file_row_number"]
+    key = _sort_key(sort, types[sort], descending)
+    op = "<" if descending else ">"
+    direction = "DESC" if descending else "ASC"
+    where, params = view.where, list(view.params)
+    if cursor:
+        k, r = decode_cursor(cursor, sort, descending, fn=fn)
+        where = f"({where}) AND ({key} {op} ? OR ({key} = ? AND file_row_number {op} ?))"
+        params += [k, k, r]
+    select = ", ".join(_quote(c) for c in wanted)
+    sql = (f"SELECT {select}, file_row_number AS {_quote('_row')}, {key} AS _dq_key FROM samples "
+           f"WHERE {where} ORDER BY _dq_key {direction}, file_row_number {direction} LIMIT ?")
+    table = _fetch(con.sql(sql, params=params + [limit + 1]))
+    more = table.num_rows > limit
+    table = table.slice(0, limit)
+    keys = table.column("_dq_key").to_pylist()
+    table = table.drop(["_dq_key"])
+    rows = table.to_pylist()
+    nxt = encode_cursor(sort, descending, keys[-1], rows[-1]["_row"]) if more and rows else None
+    return {"rows": rows, "next_cursor": nxt, "sort": sort, "descending": descending, "limit": limit}
+
+
+# -- counts, confusion, matching rows, histograms -----------------------------------------------------
+
+
+def count(con, results_dir: Path, filt, *, fn: str) -> int:
+    view = open_view(con, results_dir, filt, fn=fn)
+    return int(con.execute(f"SELECT count(*) FROM samples WHERE {view.where}", view.params).fetchall()[0][0])
+
+
+def confusion(con, results_dir: Path, filt, labels: list[str], *, fn: str) -> dict:
+    """Confusion matrix (rows gold, columns pred, in label order) of the rows matching ``filt``.
+
+    NER splits (no sample-level gold/pred) get the span-level matrix over entity types plus
+    ``"O"``: each gold span against the type of the predicted span it matched (``"O"`` when
+    missed), and each ghost predicted span as ``("O", its type)``.
+    """
+    view = open_view(con, results_dir, filt, fn=fn)
+    if S.GOLD in view.columns and S.PRED in view.columns:
+        sql = (f"SELECT {_quote(S.GOLD)}, {_quote(S.PRED)}, count(*) FROM samples WHERE {view.where} "
+               f"AND {_quote(S.GOLD)} IS NOT NULL GROUP BY ALL")
+        axis = list(labels)
+        pairs = con.execute(sql, view.params).fetchall()
+        level = "sample"
+    elif "pred_spans" in view.columns and (results_dir / SPANS_FILE).exists():
+        sql = (f"SELECT CASE WHEN span_kind = 'gold' THEN label ELSE 'O' END, "
+               f"CASE WHEN span_kind = 'gold' THEN coalesce(matched_label, 'O') ELSE label END, count(*) "
+               f"FROM spans WHERE id IN (SELECT id FROM samples WHERE {view.where}) "
+               f"AND (span_kind = 'gold' OR error_type = 'ghost_span') GROUP BY ALL")
+        pairs = con.execute(sql, view.params).fetchall()
+        types = sorted({t for g, p, _ in pairs for t in (g, p)} - {"O"})
+        from ..ner.ingest import entity_types_of
+
+        types = list(entity_types_of(labels) or types)
+        axis = types + ["O"]
+        level = "span"
+    else:
+        raise SchemaError(f"{fn}: this split has no gold and predicted labels to cross.")
+    pos = {l: i for i, l in enumerate(axis)}
+    m = np.zeros((len(axis), len(axis)), dtype=np.int64)
+    for g, p, c in pairs:
+        if g in pos and p in pos:
+            m[pos[g], pos[p]] += c
+    return {"labels": axis, "matrix": m.tolist(), "level": level, "n": int(m.sum())}
+
+
+def matching(con, results_dir: Path, filt, *, fn: str):
+    """Arrow table of the rows matching ``filt``: ``row`` (uint32, row in the map payload) and
+    ``id``, in row order."""
+    view = open_view(con, results_dir, filt, fn=fn)
+    sql = (f"SELECT CAST(file_row_number AS UINTEGER) AS row, {_quote(S.ID)} AS id FROM samples "
+           f"WHERE {view.where} ORDER BY file_row_number")
+    return _fetch(con.sql(sql, params=view.params))
+
+
+def histogram(con, results_dir: Path, filt, column: str, *, fn: str, bins: int = 20) -> dict:
+    """Counts of ``column`` over the rows matching ``filt``: equal-width bins between the column's
+    min and max over the whole split for numbers (so filtered and unfiltered histograms share
+    edges), value counts for strings and booleans."""
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(results_dir / S.SAMPLES_FILE)
+    if column not in schema.names or _kind(schema.field(column).type) not in ("number", "string", "bool"):
+        ok = sorted(f.name for f in schema if _kind(f.type) in ("number", "string", "bool"))
+        raise ConfigurationError(f"{fn}: `column` must be a number, string or bool column of this split, one of {ok}; got {column!r}.")
+    if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= 200:
+        raise ConfigurationError(f"{fn}: `bins` must be an integer in [1, 200]; got {bins!r}.")
+    view = open_view(con, results_dir, filt, fn=fn)
+    q = _quote(column)
+    if _kind(schema.field(column).type) == "number":
+        lo, hi = con.execute(f"SELECT min({q}), max({q}) FROM samples WHERE isfinite(CAST({q} AS DOUBLE))").fetchall()[0]
+        if lo is None:
+            return {"column": column, "kind": "number", "edges": [], "counts": [], "n": 0}
+        lo, hi = float(lo), float(hi)
+        width = (hi - lo) / bins if hi > lo else 1.0
+        sql = (f"SELECT least(CAST(floor((CAST({q} AS DOUBLE) - ?) / ?) AS INTEGER), ?) AS b, count(*) "
+               f"FROM samples WHERE {view.where} AND isfinite(CAST({q} AS DOUBLE)) GROUP BY b")
+        counts = np.zeros(bins, dtype=np.int64)
+        for b, c in con.execute(sql, [lo, width, bins - 1] + view.params).fetchall():
+            counts[int(b)] += c
+        edges = (lo + width * np.arange(bins + 1)).tolist()
+        return {"column": column, "kind": "number", "edges": edges, "counts": counts.tolist(), "n": int(counts.sum())}
+    sql = f"SELECT {q} AS v, count(*) AS c FROM samples WHERE {view.where} GROUP BY v ORDER BY c DESC, v LIMIT 200"
+    pairs = con.execute(sql, view.params).fetchall()
+    return {"column": column, "kind": _kind(schema.field(column).type), "values": [v for v, _ in pairs],
+            "counts": [int(c) for _, c in pairs], "n": int(sum(c for _, c in pairs))}
+
+
+# -- the map -------------------------------------------------------------------------------------------
+
+
+def map_table(results_dir: Path, labels: list[str], *, fn: str, include_ids: bool = False):
+    """The map of a split as an Arrow table, one row per sample in row order.
+
+    Columns ``x``, ``y`` (float32, the 2-D layout), ``gold`` and ``pred`` (int16 index into
+    ``labels``, -1 where there is none: inference has no gold), ``dep`` (float32, NaN where absent),
+    ``cluster`` (int32, -1 = noise or none), and ``id`` with ``include_ids``. The schema metadata
+    carries ``labels`` (JSON) and ``n``. Row ``i`` is the sample at ``_row`` ``i`` of every other
+    endpoint, so a selection travels as row numbers.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    path = results_dir / S.SAMPLES_FILE
+    names = pq.read_schema(path).names
+    if not {"x", "y"} <= set(names):
+        raise SchemaError(f"{fn}: this split has no map (columns x, y); it is computed by dq.finish() from "
+                          "embeddings (NER maps spans, not samples).")
+    want = [c for c in ("x", "y", S.GOLD, S.PRED, DEP, "cluster_id", S.ID) if c in names]
+    t = pq.read_table(path, columns=want)
+    n = t.num_rows
+    lab = pa.array(list(labels), type=pa.string())
+
+    def codes(col: str):
+        if col not in names:
+            return pa.array(np.full(n, -1, np.int16))
+        idx = pc.index_in(t.column(col), value_set=lab)
+        return pc.fill_null(idx, -1).cast(pa.int16())
+
+    cols = {
+        "x": t.column("x").cast(pa.float32()),
+        "y": t.column("y").cast(pa.float32()),
+        "gold": codes(S.GOLD),
+        "pred": codes(S.PRED),
+        "dep": (t.column(DEP).cast(pa.float32()) if DEP in names else pa.array(np.full(n, np.nan, np.float32))),
+        "cluster": (pc.fill_null(t.column("cluster_id"), -1).cast(pa.int32()) if "cluster_id" in names
+                    else pa.array(np.full(n, -1, np.int32))),
+    }
+    if include_ids:
+        cols["id"] = t.column(S.ID)
+    out = pa.table(cols)
+    return out.replace_schema_metadata({"labels": json.dumps(list(labels)), "n": str(n)})
+
+
+def to_ipc_stream(table) -> bytes:
+    """An Arrow IPC stream (``application/vnd.apache.arrow.stream``), uncompressed so any Arrow
+    reader (apache-arrow in the browser included) decodes it."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table, max_chunksize=1 << 20)
+    return sink.getvalue().to_pybytes()
