@@ -480,8 +480,7 @@ def finish_run(run: "Run", *, signals: bool, fn: str) -> dict:
     indexes = shared.get("indexes", {})
     for key, tmp in staged:
         emb = tmp / S.EMBEDDINGS_FILE
-        if (signals and key not in indexes and emb.exists()
-                and report["splits"][key]["n_samples"] > similarity.EXACT_MAX):
+        if key not in indexes and emb.exists() and report["splits"][key]["n_samples"] > similarity.EXACT_MAX:
             indexes[key] = similarity.build_index(np.load(emb, mmap_mode="r"))
     # Every split succeeded: move the results into place together.
     for key, _ in staged:
