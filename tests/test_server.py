@@ -307,6 +307,23 @@ def test_keyset_paging_with_nulls_and_inference(client, store):
     assert [r["_row"] for r in rows] == want["_row"].tolist()
 
 
+@pytest.mark.parametrize("run,params", [
+    (RUN, {"limit": 11}),
+    (RUN, {"limit": 11, "sort": "source", "order": "asc", "filter": F(meta={"flagged": True})}),
+    (RUN, {"limit": 4, "sort": "similarity", "filter": F(similar_to={"ids": [3], "k": 5})}),
+    (NER_RUN, {"limit": 5, "sort": "n_errors"}),
+])
+def test_pages_from_memory_equal_pages_read_through_duckdb(client, store, run, params):
+    """Rows of a page come from the split held in memory, or (past the cache budget) from DuckDB."""
+    cold = TestClient(create_app(store, cache_bytes=0), base_url="http://127.0.0.1")
+    url = f"/api/runs/{PROJECT}/{run}/splits/training/samples"
+    a, b = all_pages(client, url, **params), all_pages(cold, url, **params)
+    assert a == b and a[0]
+    r = ok(cold.get(f"/api/runs/{PROJECT}/{run}/splits/training/rows", params={"rows": "[3, 1]"}))["rows"]
+    assert [x["_row"] for x in r] == [3, 1] and r == ok(client.get(f"/api/runs/{PROJECT}/{run}/splits/training/rows",
+                                                                     params={"rows": "[3, 1]"}))["rows"]
+
+
 def test_similar_to_filter_adds_similarity_and_sorts_by_it(client, store):
     f = F(similar_to={"ids": [3], "k": 5})
     body = ok(client.get(f"{BASE}/training/samples", params={"filter": f, "sort": "similarity"}))
@@ -468,6 +485,8 @@ def test_ner_span_edit(client, store):
     (f"{BASE}/training/similar", {"ids": "[999999]"}, 400, r"not in split"),
     (f"{BASE}/training/rows", {"rows": "[1000]"}, 404, r"outside this split"),
     (f"{BASE}/training/rows", {"rows": "[\"a\"]"}, 400, r"must list integers"),
+    (f"{BASE}/training/rows", {"rows": "[1]", "columns": "id,nope"}, 400, r"`columns` names \['nope'\]"),
+    (f"{BASE}/training/samples", {"columns": "nope"}, 400, r"`columns` names \['nope'\]"),
     (f"{BASE}/training/spans", {}, 404, r"no spans"),
     (f"{BASE}/test/count", {}, 404, r"no results for split 'test'"),
     (f"{BASE}/bogus/count", {}, 400, r"split"),

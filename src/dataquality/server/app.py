@@ -29,6 +29,7 @@ from .. import metrics as M
 from .. import schema as S
 from .. import store
 from ..exceptions import (
+    ConfigurationError,
     DataQualityError,
     InputTypeError,
     RunNotFoundError,
@@ -98,7 +99,7 @@ class UndoIn(BaseModel):
 
 
 def create_app(root: str | os.PathLike | None = None, *, token: str | None = None,
-               allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS) -> FastAPI:
+               allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS, cache_bytes: int | None = None) -> FastAPI:
     """The console app over the store at ``root`` (default ``$DQ_HOME`` or ``~/.dataquality``).
 
     Parameters
@@ -110,6 +111,9 @@ def create_app(root: str | os.PathLike | None = None, *, token: str | None = Non
     allowed_hosts : tuple of str, optional
         Without a token, requests whose ``Host`` header names another host get 403 (a page on
         another site cannot reach the console through DNS rebinding). None: any host.
+    cache_bytes : int, optional
+        Memory for splits held as Arrow tables to fetch pages' rows from (default
+        ``$DQ_CONSOLE_CACHE_MIB`` or 2048 MiB; 0 reads every page through DuckDB).
 
     Returns
     -------
@@ -124,6 +128,7 @@ def create_app(root: str | os.PathLike | None = None, *, token: str | None = Non
     app.state.root = root_path
     app.state.db = duckdb.connect()  # each request works on its own cursor of this database
     app.state.map_cache = {}
+    app.state.tables = Q.TableCache(cache_bytes)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -143,8 +148,8 @@ def create_app(root: str | os.PathLike | None = None, *, token: str | None = Non
                      "`Authorization: Bearer <token>` or add `?token=<token>` to the URL (printed by `dq serve`)."},
                     status_code=401, headers={"WWW-Authenticate": "Bearer"})
         elif allowed_hosts is not None:
-            host = request.headers.get("host", "").rsplit(":", 1)[0] if not request.headers.get("host", "").startswith("[") \
-                else request.headers.get("host", "").split("]")[0] + "]"
+            raw = request.headers.get("host", "")
+            host = raw.split("]")[0] + "]" if raw.startswith("[") else raw.rsplit(":", 1)[0]  # drop the port
             if host not in allowed_hosts:
                 return DQJSONResponse({"error": "Forbidden", "detail": f"Host {host!r} is not a loopback name; "
                                        "serve with a token to reach the console from other hosts."}, status_code=403)
@@ -311,7 +316,7 @@ def _router(app: FastAPI) -> APIRouter:
             else:
                 s = sort
             return Q.page(con, d, filter, fn=fn, sort=s, descending=order == "desc", limit=limit,
-                          cursor=cursor_, columns=cols)
+                          cursor=cursor_, columns=cols, cache=app.state.tables)
 
         return run_query("samples", project, run, split, inference_name, body)
 
@@ -336,10 +341,6 @@ def _router(app: FastAPI) -> APIRouter:
     def rows(project: str, run: str, split: str, inference_name: str = IN,
              rows: str = Query(..., description="JSON list of row numbers (≤ 1000)"),
              columns: str | None = Query(None, description="Comma-separated columns (default all)")):
-        import numpy as np
-
-        from ..query import read_rows
-
         fn = "console rows"
         _, _, _, d = results_dir(project, run, split, inference_name, fn)
         want = _int_list(rows, fn=fn, arg="rows", limit=1000)
@@ -347,10 +348,19 @@ def _router(app: FastAPI) -> APIRouter:
         bad = [x for x in want if not 0 <= x < n]
         if bad:
             raise RunNotFoundError(f"{fn}: `rows` {bad[:10]} are outside this split's {n} rows.")
-        cols = [c for c in columns.split(",") if c] if columns else [c["name"] for c in Q.column_info(d)]
-        df = read_rows(d, np.asarray(want, dtype=np.int64), cols)
-        df.insert(len(df.columns), "_row", want)
-        return {"rows": _records(df)}
+        names = [c["name"] for c in Q.column_info(d)]
+        cols = list(dict.fromkeys([S.ID, *[c for c in columns.split(",") if c]])) if columns else names
+        unknown = [c for c in cols if c not in names]
+        if unknown:
+            raise ConfigurationError(f"{fn}: `columns` names {unknown}, not columns of this split; columns: {sorted(names)}.")
+        con = cursor()
+        try:
+            out = Q.fetch_rows(con, d, want, cols, app.state.tables)
+        finally:
+            con.close()
+        for rec, r in zip(out, want):
+            rec["_row"] = r
+        return {"rows": out}
 
     @r.get(split_path + "/map", tags=["split"],
            summary="The map: x, y, gold, pred, dep, cluster per sample, as an Arrow IPC stream",
@@ -379,8 +389,6 @@ def _router(app: FastAPI) -> APIRouter:
         fn = "console similar"
         _, _, _, d = results_dir(project, run, split, inference_name, fn)
         if (ids is None) == (row is None):
-            from ..exceptions import ConfigurationError
-
             raise ConfigurationError(f"{fn}: pass exactly one of `ids` (a JSON list) or `row`.")
         if row is not None:
             import numpy as np
@@ -486,8 +494,6 @@ def _int_list(value: str, *, fn: str, arg: str, limit: int) -> list[int]:
     if any(isinstance(x, bool) or not isinstance(x, int) for x in v):
         raise InputTypeError(f"{fn}: `{arg}` must list integers; got {v[:10]!r}.")
     if len(v) > limit:
-        from ..exceptions import ConfigurationError
-
         raise ConfigurationError(f"{fn}: `{arg}` lists {len(v)} values; at most {limit} per request.")
     return v
 
