@@ -125,10 +125,17 @@ def run_demo(cfg: DemoConfig = DemoConfig(), *, root=None, verbose: bool = True)
                 model(x[s : s + 256], ids[s : s + 256])
     run.finish(verbose=verbose)
     if verbose:
-        df = dq.metrics.get_dataframe(cfg.project_name, cfg.run_name, "training", root=root)
-        wrong = df[df["pred"] != df["gold"]].sort_values("confidence", ascending=False).head(5)
-        print("dq demo: confidently misclassified training samples (candidates for a label check):")
-        for r in wrong.itertuples():
-            print(f"  [{r.gold} -> {r.pred} {r.confidence:.2f}] {r.text[:100]}")
-        print(f"dq demo: done in {time.perf_counter() - t0:.0f} s")
+        P, R = cfg.project_name, cfg.run_name
+        df = dq.metrics.get_dataframe(P, R, "training", filter={"likely_mislabeled": True}, root=root)
+        top = df.sort_values("data_error_potential", ascending=False).head(5)
+        print(f"dq demo: {len(df)} training samples are likely mislabeled; the highest Data Error Potential:")
+        for r in top.itertuples():
+            print(f"  [DEP {r.data_error_potential:.2f}, labeled {r.gold}, model says {r.pred}] {r.text[:90]}")
+        for name in ("plots", "headlines"):
+            inf = dq.metrics.get_dataframe(P, R, "inference", name, root=root)
+            alerts = dq.metrics.get_alerts(P, R, "inference", name, root=root)
+            print(f"dq demo: inference {name!r}: {inf['is_drifted'].mean():.0%} drifted from training; "
+                  f"alerts: {', '.join(a['kind'] for a in alerts) or 'none'}")
+        print(f"dq demo: done in {time.perf_counter() - t0:.0f} s. Browse the results with `dq serve` "
+              "(API docs at http://127.0.0.1:8765/api/docs) or dq.metrics in Python.")
     return run
