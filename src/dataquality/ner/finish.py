@@ -45,27 +45,12 @@ SPANS_FILE = "spans.parquet"
 ERRORS = tuple(e for e in ERROR_TYPES if e != "none")
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    z = x - x.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
-
-
 def _gather_index(src_starts: np.ndarray, dst_starts: np.ndarray, lengths: np.ndarray):
     """Flat (src, dst) row indices copying ``lengths[j]`` rows from ``src_starts[j]`` to ``dst_starts[j]``."""
     total = int(lengths.sum())
     base = np.repeat(np.cumsum(lengths) - lengths, lengths)
     within = np.arange(total) - base
     return np.repeat(src_starts, lengths) + within, np.repeat(dst_starts, lengths) + within
-
-
-def _margins(p: np.ndarray, gold: np.ndarray) -> np.ndarray:
-    r = np.arange(len(gold))
-    g = p[r, gold]
-    other = p.copy()
-    other[r, gold] = -np.inf
-    return g - other.max(axis=1)
 
 
 def _runs(token_ids: np.ndarray):
@@ -79,6 +64,8 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
     import pyarrow.parquet as pq
 
     from ..finish import _check_unique_pos, _epochs, _ids_of, _index, _lookup, _matrix, _open_parts
+    from ..finish import softmax as _softmax
+    from ..signals.dep import margin_of as _margins
 
     paths, labels = run.paths, run.labels
     tagset = parse_labels(labels, run.manifest.get("tagging_schema") or infer_schema(labels))
