@@ -106,3 +106,12 @@ def test_span_edit_errors_name_the_argument(ner_run):
     with pytest.raises(SplitError, match=r"selects no gold spans"):
         m.create_edit(P, R, "train", "delete_span", filter={"ids": [2]})
     assert len(m.get_edits(P, R)) == 0
+
+
+def test_sample_similarity_is_refused_on_span_embeddings(ner_run):
+    with pytest.raises(SchemaError, match=r"get_similar: similarity search by sample is not available for text_ner"):
+        dq.metrics.get_similar(P, R, "train", ids=[0], k=2)
+    with pytest.raises(SchemaError, match=r"filter `similar_to`: similarity search by sample"):
+        dq.metrics.get_dataframe(P, R, "train", filter={"similar_to": {"ids": [0], "k": 2}})
+    spans = dq.metrics.get_spans(P, R, "train", include_embs=True)
+    assert len(spans) and spans["emb"].map(len).eq(8).all()

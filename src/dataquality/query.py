@@ -73,6 +73,8 @@ def nearest(results_root: Path, keys: list[str], queries: np.ndarray, k: int, *,
         Columns ``split`` (key), ``_row`` (row in that split) and ``similarity`` (higher = more
         similar, in [-1, 1]), one row per distinct sample, by descending similarity.
     """
+    for key in keys:
+        _refuse_spans(Path(results_root) / key, fn=fn)
     import pandas as pd
 
     from . import similarity
@@ -120,6 +122,15 @@ def nearest(results_root: Path, keys: list[str], queries: np.ndarray, k: int, *,
     return df.reset_index(drop=True)
 
 
+def _refuse_spans(results_dir: Path, *, fn: str) -> None:
+    """NER results hold span embeddings (one row per span, not per sample): refuse sample search."""
+    if (results_dir / "spans.parquet").exists():
+        raise SchemaError(
+            f"{fn}: similarity search by sample is not available for text_ner splits yet (their "
+            "embeddings are per span); read span embeddings with dq.metrics.get_spans(..., include_embs=True)."
+        )
+
+
 def similar_rows(results_dir: Path, anchor_rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Cosine search inside one split through its index: the ``k`` most similar rows of each
     anchor row (exact up to ``similarity.EXACT_MAX`` samples, the stored IVF index beyond).
@@ -130,6 +141,7 @@ def similar_rows(results_dir: Path, anchor_rows: np.ndarray, k: int) -> tuple[np
         Unique rows (anchors included, score 1) with their best similarity to any anchor,
         by descending score.
     """
+    _refuse_spans(results_dir, fn="filter `similar_to`")
     root, key = root_and_key(results_dir)
     anchor_rows = np.asarray(anchor_rows, dtype=np.int64)
     emb = results_dir / S.EMBEDDINGS_FILE
