@@ -115,3 +115,12 @@ def test_sample_similarity_is_refused_on_span_embeddings(ner_run):
         dq.metrics.get_dataframe(P, R, "train", filter={"similar_to": {"ids": [0], "k": 2}})
     spans = dq.metrics.get_spans(P, R, "train", include_embs=True)
     assert len(spans) and spans["emb"].map(len).eq(8).all()
+
+
+def test_get_dataframe_returns_spans_on_request(ner_run):
+    by_span = dq.metrics.get_dataframe(P, R, "train", spans=True, filter={"span_label": ["LOC"]})
+    # gold + pred paris, gold rome (pred rome is PER), the ghost "here" predicted LOC
+    assert sorted(by_span["span_text"]) == ["here", "paris", "paris", "rome"]
+    assert set(by_span["span_kind"]) == {"gold", "pred"}
+    with pytest.raises(ConfigurationError, match=r"get_dataframe: `include_probs` applies to samples"):
+        dq.metrics.get_dataframe(P, R, "train", spans=True, include_probs=True)

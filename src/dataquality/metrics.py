@@ -52,9 +52,13 @@ def get_dataframe(
     include_probs: bool = False,
     filter: Filter | dict | None = None,
     *,
+    spans: bool = False,
     root: PathLike = None,
 ):
     """One row per sample of a split, with every signal computed by ``finish()``.
+
+    For ``text_ner`` runs a row carries its ``gold_spans`` and ``pred_spans``; ``spans=True``
+    returns one row per span instead (see :func:`get_spans`).
 
     Parameters
     ----------
@@ -73,6 +77,11 @@ def get_dataframe(
         Columns ``id, text, [text_pair], gold, pred, confidence``, meta columns, signal columns.
     """
     fn = "dq.metrics.get_dataframe"
+    if spans:
+        if include_probs:
+            raise ConfigurationError(f"{fn}: `include_probs` applies to samples, not to spans (spans=True).")
+        return get_spans(project_name, run_name, split, inference_name, filter=filter,
+                         include_embs=include_embs, root=root)
     _, _, _, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
     return _dataframe(d, filter, include_embs, include_probs, fn=fn)
 
