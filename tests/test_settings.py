@@ -76,3 +76,17 @@ def test_unchanged_settings_do_not_recompute():
 def test_kill_switch_makes_set_signal_settings_a_no_op(monkeypatch):
     monkeypatch.setenv("DQ_DISABLED", "1")
     assert dq.set_signal_settings(nope=1) is None
+
+
+def test_a_later_finish_without_signals_keeps_the_training_signals():
+    run = _log_run()
+    dq.finish(verbose=False)
+    before = (run.dir / "results" / "training" / "samples.parquet").read_bytes()
+    dq.init("text_classification", project_name="p", run_name="r")
+    dq.log_dataset(pd.DataFrame({"id": [0, 1], "text": ["x", "y"]}), split="inference", inference_name="later")
+    dq.log_model_outputs(ids=[0, 1], embs=np.ones((2, 16)), logits=np.zeros((2, 2)), split="inference",
+                         inference_name="later")
+    report = dq.finish(signals=False, verbose=False)
+    assert report["unchanged"] == ["training"] and list(report["splits"]) == ["inference/later"]
+    assert (run.dir / "results" / "training" / "samples.parquet").read_bytes() == before
+    assert "data_error_potential" in dq.metrics.get_dataframe("p", "r", "train").columns

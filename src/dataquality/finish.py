@@ -445,9 +445,14 @@ def finish_run(run: "Run", *, signals: bool, fn: str) -> dict:
                     for key in keys}
 
     def unchanged(key: str) -> bool:
-        prev = results.get(key)
-        return bool(prev and prev.get("fingerprint") == fingerprints[key]
-                    and (paths.results(key) / S.SAMPLES_FILE).exists())
+        """Same parts and settings, and computed with signals if signals are asked for now
+        (results with signals also serve a finish(signals=False))."""
+        prev = (results.get(key) or {}).get("fingerprint")
+        now = fingerprints[key]
+        if not isinstance(prev, dict) or not (paths.results(key) / S.SAMPLES_FILE).exists():
+            return False
+        return (prev.get("parts") == now["parts"] and prev.get("settings") == now["settings"]
+                and bool(prev.get("signals")) >= now["signals"])
 
     # Other splits are scored against training (neighbours, map, thresholds): new training
     # results make every split's results stale.
