@@ -563,3 +563,20 @@ def test_exceptions_are_documented_builtins():
     assert issubclass(X.RunStateError, RuntimeError)
     assert issubclass(X.WriterError, RuntimeError)
     assert issubclass(X.RunNotFoundError, LookupError)
+
+
+def test_values_beyond_float32_and_ids_beyond_int64_are_named():
+    import dataquality as dq
+    from dataquality.exceptions import InputTypeError, NonFiniteError
+
+    dq.init("text_classification", project_name="p", run_name="big")
+    dq.set_labels_for_run(["a", "b"])
+    dq.log_dataset(pd.DataFrame({"id": [0, 1], "text": ["x", "y"], "label": ["a", "b"]}), split="train")
+    dq.set_epoch(0)
+    dq.set_split("train")
+    with pytest.raises(NonFiniteError, match=r"log_model_outputs: `embs` must fit float32 \(\|x\| <= 3.4e38\).*1e\+300"):
+        dq.log_model_outputs(ids=[0, 1], embs=np.array([[1e300, 0.0], [0.0, 1.0]]), logits=np.zeros((2, 2)))
+    with pytest.raises(InputTypeError, match=r"log_model_outputs: `ids` holds numbers beyond the int64 range"):
+        dq.log_model_outputs(ids=np.array([1e20, 1.0]), embs=np.zeros((2, 2)), logits=np.zeros((2, 2)))
+    dq.log_model_outputs(ids=[0, 1], embs=np.zeros((2, 2)), logits=np.zeros((2, 2)))  # still usable
+    dq.finish(verbose=False)

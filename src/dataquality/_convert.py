@@ -87,6 +87,8 @@ def check_ids(ids: Any, *, fn: str, arg: str = "ids") -> np.ndarray:
                 f"{fn}: `{arg}` must be integers or strings; got floats that are not whole "
                 f"numbers, e.g. {bad}."
             )
+        if len(arr) and np.abs(arr).max() >= 2.0**63:
+            raise InputTypeError(f"{fn}: `{arg}` holds numbers beyond the int64 range, e.g. {arr[np.abs(arr) >= 2.0**63][:3].tolist()}.")
         return arr.astype(np.int64)
     if kind in "US":
         # numpy silently turns [1, "a"] into strings: look at the original items.
@@ -136,8 +138,17 @@ def check_matrix(
         )
     if arr.shape[1] == 0:
         raise ShapeError(f"{fn}: `{arg}` must have at least one column; got shape {arr.shape}.")
-    out = np.array(arr, dtype=np.float32, order="C", copy=True)
-    check_finite(out, fn=fn, arg=arg)
+    with np.errstate(over="ignore"):
+        out = np.array(arr, dtype=np.float32, order="C", copy=True)
+    try:
+        check_finite(out, fn=fn, arg=arg)
+    except NonFiniteError as e:
+        if arr.dtype.itemsize > 4 and np.isfinite(arr).all():  # finite, but beyond float32
+            raise NonFiniteError(
+                f"{fn}: `{arg}` must fit float32 (|x| <= 3.4e38), as it is stored; got values up to "
+                f"{float(np.abs(arr).max()):.3g}."
+            ) from None
+        raise e
     return out
 
 
