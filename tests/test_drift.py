@@ -350,3 +350,30 @@ def test_stored_ivf_index_agrees_with_exact_search(dq_home, no_map, monkeypatch)
         assert np.abs(e["drift_score"].to_numpy() - i["drift_score"].to_numpy()).mean() < 0.03
         np.testing.assert_allclose(i["knn_distance"].to_numpy(), e["knn_distance"].to_numpy(), atol=0.05)
     assert ivf_inf["is_drifted"].to_numpy()[-300:].mean() > 0.95
+
+
+def test_inference_without_embeddings_still_gets_class_and_confidence_shift():
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    n = 400
+    dq.init("text_classification", project_name="p", run_name="noemb-shift")
+    dq.set_labels_for_run(["a", "b"])
+    y = rng.integers(0, 2, n)
+    dq.log_dataset(pd.DataFrame({"id": np.arange(n), "text": ["t"] * n, "label": np.array(["a", "b"])[y]}), split="train")
+    dq.log_dataset(pd.DataFrame({"id": np.arange(n), "text": ["t"] * n}), split="inference", inference_name="prod")
+    dq.set_epoch(0)
+    dq.set_split("train")
+    logits = np.stack([-(y * 2.0 - 1), y * 2.0 - 1], axis=1) * 3 + rng.normal(size=(n, 2))
+    dq.log_model_outputs(ids=np.arange(n), logits=logits, exclude_embs=True)
+    dq.set_split("inference", inference_name="prod")
+    # production: almost everything predicted "b", with low confidence
+    prod = np.stack([np.zeros(n), 0.3 + 0.1 * rng.normal(size=n)], axis=1)
+    dq.log_model_outputs(ids=np.arange(n), logits=prod, exclude_embs=True)
+    dq.finish(verbose=False)
+    kinds = {a["kind"]: a for a in dq.metrics.get_alerts("p", "noemb-shift", "inference", "prod")}
+    assert {"class_distribution_shift", "confidence_drop"} <= set(kinds)
+    for a in kinds.values():
+        assert len(dq.metrics.get_dataframe("p", "noemb-shift", "inference", "prod", filter=a["filter"])) == a["count"]
+    df = dq.metrics.get_dataframe("p", "noemb-shift", "inference", "prod")
+    assert "is_drifted" not in df.columns  # no embeddings: no per-sample drift

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import schema as S
 from .boundary import is_on_the_boundary
 from .dep import data_error_potential
-from .drift import drift
+from .drift import drift, production_shift
 from .dynamics import training_dynamics
 from .map import embedding_map
 from .mislabeled import likely_mislabeled
@@ -36,5 +36,7 @@ register(Signal("map", embedding_map, inputs=("embeddings",),
                 doc="x, y (UMAP, fitted on training) and cluster_id (HDBSCAN)."))
 register(Signal("drift", drift, inputs=("embeddings",),
                 doc="drift_score, is_drifted (k-NN distance to training); set-level drift tests for inference."))
+register(Signal("production_shift", production_shift, inputs=("probs",),
+                doc="Class and confidence shift of an inference set logged without embeddings."))
 register(Signal("summary", split_summary, inputs=("probs",),
                 doc="Metrics, confusion matrix, clusters and alerts of the split."))

@@ -230,7 +230,7 @@ def set_level_tests(data: SplitArrays, ref: dict) -> dict:
     seed = int(_setting(data, "seed", 0))
     rng = np.random.default_rng(seed + 1)
     n = len(data.ids)
-    if n >= 10:
+    if n >= 10 and "set_sample" in ref and data.embeddings is not None:
         rows = np.sort(rng.choice(n, min(n, SET_SAMPLE), replace=False))
         mmd2, p = mmd_permutation_test(ref["set_sample"], similarity.normalized(data.embeddings[rows]),
                                        permutations=PERMUTATIONS, seed=seed)
@@ -292,3 +292,25 @@ def mmd_permutation_test(x: np.ndarray, y: np.ndarray, *, permutations: int = 20
     observed = float(values[0])
     exceed = int((values[1:] >= observed).sum())
     return observed, (exceed + 1) / (permutations + 1)
+
+
+def production_shift(data: SplitArrays) -> SignalResult:
+    """Class-distribution and confidence shift of an inference set logged without embeddings
+    (with embeddings, :func:`drift` runs the same tests beside the per-sample drift)."""
+    if data.split == S.TRAIN:
+        data.shared["train_outputs"] = {"outputs_split": S.TRAIN,
+                                        "confidence": data.probs.max(axis=1).astype(np.float64),
+                                        "pred_counts": np.bincount(data.pred, minlength=len(data.labels))}
+        return SignalResult(columns={})
+    if data.split != S.INFERENCE or data.embeddings is not None:
+        return SignalResult(columns={})
+    base = data.shared.get("train_outputs")
+    if base is None:
+        stored = _stored_outputs(data, S.TRAIN)
+        if stored is None:
+            return SignalResult(columns={})
+        base = {"outputs_split": S.TRAIN, "confidence": stored[0],
+                "pred_counts": np.bincount(stored[1], minlength=len(data.labels))}
+    summary = set_level_tests(data, base)
+    data.memo["drift_summary"] = summary
+    return SignalResult(columns={}, summary=summary)

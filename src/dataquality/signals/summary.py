@@ -141,7 +141,7 @@ def split_summary(data: SplitArrays) -> SignalResult:
                                          f"Cluster {c['cluster_id']} ({', '.join(c['words'][:4])}) has a high mean DEP "
                                          f"{c['mean_dep']:.2f} over {c['size']} samples.",
                                          {"cluster_id": [c["cluster_id"]]}, c["size"]))
-    if "is_drifted" in cols:
+    if "is_drifted" in cols or "drift_summary" in data.memo:
         alerts.extend(_drift_alerts(data, n))
     if data.split == S.INFERENCE or data.gold is None:
         counts = np.bincount(data.pred, minlength=len(data.labels))
@@ -174,11 +174,11 @@ def _alert(kind: str, severity: str, message: str, filt: dict, count: int, **ext
 def _drift_alerts(data: SplitArrays, n: int) -> list[dict]:
     """Out of coverage (validation, test) or drifted (inference) samples and set-level shifts."""
     out: list[dict] = []
-    flag = data.columns["is_drifted"]
-    c = int(flag.sum())
+    flag = data.columns.get("is_drifted")  # absent when logged without embeddings
+    c = int(flag.sum()) if flag is not None else 0
     expected = 1.0 - float(data.settings.get("drift_quantile", 0.95))
     inference = data.split == S.INFERENCE
-    if n and c / n > 2 * expected:
+    if flag is not None and n and c / n > 2 * expected:
         kind = "drifted_samples" if inference else "out_of_coverage"
         what = "drifted from training" if inference else "out of training coverage"
         out.append(_alert(kind, "warning",
