@@ -182,12 +182,14 @@ def _kind(typ) -> str | None:
         return "number"
     if pa.types.is_string(typ) or pa.types.is_large_string(typ):
         return "string"
-    return None  # dates and others: left to DuckDB
+    if pa.types.is_temporal(typ):
+        return "temporal"
+    return None  # lists and structs (NER spans)
 
 
-def _fits(value, kind: str) -> bool:
-    if value is None:
-        return True
+def _fits(value, kind: str | None) -> bool:
+    if value is None or kind not in ("bool", "number", "string"):
+        return True  # dates and the rest: left to DuckDB
     if kind == "bool":
         return isinstance(value, (bool, np.bool_))
     if kind == "number":

@@ -26,7 +26,7 @@ from typing import Hashable, NamedTuple, Sequence
 import numpy as np
 
 from ..exceptions import LabelError, SchemaError
-from .spans import SpanArrays, spans_to_arrays
+from .spans import SpanArrays, check_span, spans_to_arrays
 
 #: Error type names indexed by match priority (3 = exact ... 0 = no overlap).
 GOLD_ERRORS = ("missed_label", "span_shift", "wrong_tag", "none")
@@ -157,17 +157,7 @@ def span_errors_batch(gold: SpanArrays, pred: SpanArrays) -> SpanErrors:
 def _one_sample(spans, argument: str, index: dict, where: str) -> SpanArrays:
     rows = []
     for span in spans:
-        try:
-            s, e, t = span
-            s, e = int(s), int(e)
-        except (TypeError, ValueError):
-            raise SchemaError(
-                f"{where}: every span in `{argument}` must be a (start, end, type) triple; got {span!r}."
-            ) from None
-        if not 0 <= s < e:
-            raise SchemaError(
-                f"{where}: span {span!r} in `{argument}` must have 0 <= start < end (end exclusive)."
-            )
+        s, e, t = check_span(span, where=where, argument=argument)
         rows.append((0, s, e, index.setdefault(t, len(index))))
     a = np.asarray(rows, np.int64).reshape(-1, 4)
     return SpanArrays(a[:, 0], a[:, 1], a[:, 2], a[:, 3])

@@ -42,6 +42,23 @@ def empty_spans() -> SpanArrays:
     return SpanArrays(z, z.copy(), z.copy(), z.copy())
 
 
+def check_span(span, *, where: str, argument: str, sample: int | None = None) -> tuple[int, int, Hashable]:
+    """A ``(start, end, type)`` triple with integer ``0 <= start < end``, or SchemaError."""
+    at = "" if sample is None else f" in sample {sample}"
+    try:
+        s, e, t = span
+        s, e = int(s), int(e)
+    except (TypeError, ValueError):
+        raise SchemaError(
+            f"{where}: every span in `{argument}` must be a (start, end, type) triple of two "
+            f"token positions and an entity type; got {span!r}{at}."
+        ) from None
+    if not 0 <= s < e:
+        within = f"in `{argument}`" if sample is None else f"in sample {sample} of `{argument}`"
+        raise SchemaError(f"{where}: span {span!r} {within} must have 0 <= start < end (end exclusive).")
+    return s, e, t
+
+
 def spans_to_arrays(
     spans_per_sample: Sequence[Sequence[tuple[int, int, Hashable]]],
     types: Sequence[Hashable],
@@ -76,19 +93,7 @@ def spans_to_arrays(
     rows: list[tuple[int, int, int, int]] = []
     for i, spans in enumerate(spans_per_sample):
         for span in spans:
-            try:
-                s, e, t = span
-                s, e = int(s), int(e)
-            except (TypeError, ValueError):
-                raise SchemaError(
-                    f"{where}: every span in `{argument}` must be a (start, end, type) triple of two "
-                    f"token positions and an entity type; got {span!r} in sample {i}."
-                ) from None
-            if not 0 <= s < e:
-                raise SchemaError(
-                    f"{where}: span {span!r} in sample {i} of `{argument}` must have 0 <= start < end "
-                    "(end exclusive)."
-                )
+            s, e, t = check_span(span, where=where, argument=argument, sample=i)
             if t not in index:
                 raise LabelError(
                     f"{where}: span {span!r} in sample {i} of `{argument}` has the unknown entity type "

@@ -30,26 +30,13 @@ import numpy as np
 from .. import schema as S
 from ..exceptions import ConfigurationError, SchemaError
 from ..filters import Filter, _quote, compile_filter
+from ..query import _kind
 
 DEP = "data_error_potential"
 SPANS_FILE = "spans.parquet"
 MAX_PAGE = 1000
 MAP_COLUMNS = ("x", "y", "gold", "pred", "dep", "cluster")
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
-
-
-def _kind(typ) -> str | None:
-    import pyarrow as pa
-
-    if pa.types.is_boolean(typ):
-        return "bool"
-    if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ):
-        return "number"
-    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
-        return "string"
-    if pa.types.is_temporal(typ):
-        return "temporal"
-    return None  # lists and structs (NER spans): shown, not sorted
 
 
 def column_info(results_dir: Path) -> list[dict]:
