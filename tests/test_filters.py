@@ -381,6 +381,33 @@ def test_lasso_matches_matplotlib(store, base, shape):
     assert_selects(store, {"lasso": lasso, "gold": ["positive"]}, mask & (base["gold"] == "positive").to_numpy())
 
 
+def test_lasso_add_and_subtract(store, base):
+    """A list of polygons with ops (the console's lasso add / subtract) applies them in order."""
+    polys = _polygons(base)
+    pts = np.column_stack([base["x"].to_numpy(np.float64), base["y"].to_numpy(np.float64)])
+    tri, half, star = (MplPath(polys[k]).contains_points(pts) for k in ("triangle", "left_half", "star"))
+
+    def poly(name, op):
+        return {"x": [float(p[0]) for p in polys[name]], "y": [float(p[1]) for p in polys[name]], "op": op}
+
+    want = (half | star) & ~tri
+    assert 0 < want.sum() < len(base)
+    assert_selects(store, {"lasso": [poly("left_half", "add"), poly("star", "add"), poly("triangle", "subtract")]}, want)
+    # order matters: adding after subtracting puts points back
+    assert_selects(store, {"lasso": [poly("left_half", "add"), poly("triangle", "subtract"), poly("star", "add")]},
+                   (half & ~tri) | star)
+    # a subtraction first selects nothing
+    assert_selects(store, {"lasso": [poly("triangle", "subtract")]}, np.zeros(len(base), bool))
+
+
+@pytest.mark.parametrize("bad", [[], [{"x": [0, 1, 2], "y": [0, 1, 2], "op": "xor"}], [{"x": [0, 1], "y": [0, 1]}],
+                                 [{"x": [0, 1, float("nan")], "y": [0, 1, 2]}], ["not a polygon"],
+                                 [{"x": [0, "a", 2], "y": [0, 1, 2]}]])
+def test_lasso_bad_polygons(store, bad):
+    with pytest.raises(ConfigurationError, match="lasso"):
+        gdf(store, "train", filter={"lasso": bad})
+
+
 def test_lasso_on_inference(store):
     inf = gdf(store, "inference", "prod")
     poly = _polygons(inf)["left_half"]

@@ -22,7 +22,9 @@ is_otb, is_drifted, likely_mislabeled : bool
 likely_mislabeled_dep_percentile : float in [0, 100] — with ``likely_mislabeled``, keep only
     flagged samples whose DEP is at or above this percentile of the split's DEP
 similar_to : dict — ``{"ids": [...], "k": 50}``: the ``k`` nearest samples (cosine) of each id
-lasso : dict — ``{"x": [...], "y": [...]}`` polygon vertices on the map
+lasso : dict or list of dict — ``{"x": [...], "y": [...]}`` polygon vertices on the map, or a
+    sequence of such polygons each with ``"op": "add" | "subtract"`` (the console's lasso with
+    add/subtract): applied in order, starting from the empty selection
 span_text, span_regex : str — NER: samples with a (gold or predicted) span whose text contains /
     matches this
 error_type : list of str — NER: samples with a span of one of these error types
@@ -144,9 +146,18 @@ class Filter:
         if not isinstance(self.meta, dict):
             raise ConfigurationError(f"{fn}: filter `meta` must be a dict of column -> condition; got {self.meta!r}.")
         if self.lasso is not None:
-            xs, ys = (self.lasso.get("x"), self.lasso.get("y")) if isinstance(self.lasso, dict) else (None, None)
-            if xs is None or ys is None or len(xs) != len(ys) or len(xs) < 3:
-                raise ConfigurationError(f"{fn}: filter `lasso` must be {{'x': [...], 'y': [...]}} with ≥ 3 vertices; got {self.lasso!r}.")
+            polys = lasso_polygons(self.lasso)
+            if not polys:
+                raise ConfigurationError(f"{fn}: filter `lasso` must be {{'x': [...], 'y': [...]}} with ≥ 3 vertices, or a "
+                                         f"non-empty list of such polygons each with 'op': 'add' or 'subtract'; got {self.lasso!r}.")
+            for p in polys:
+                xs, ys, op = p.get("x"), p.get("y"), p.get("op", "add")
+                ok = (isinstance(xs, (list, tuple)) and isinstance(ys, (list, tuple)) and len(xs) == len(ys) >= 3
+                      and op in ("add", "subtract")
+                      and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in (*xs, *ys)))
+                if not ok:
+                    raise ConfigurationError(f"{fn}: filter `lasso` polygons need 'x' and 'y' lists of ≥ 3 finite numbers of equal "
+                                             f"length and 'op' 'add' or 'subtract'; got {str(p)[:200]}.")
         if self.similar_to is not None:
             st = self.similar_to
             ids = st.get("ids") if isinstance(st, dict) else None
@@ -313,6 +324,29 @@ def compile_filter(f: Filter, columns: list[str], *, fn: str, id_sets: dict[str,
     for name, ids in (id_sets or {}).items():
         clauses.append(ids_table(name, ids))
     return Compiled(where=" AND ".join(clauses) if clauses else "TRUE", params=params, id_tables=tables)
+
+
+def lasso_polygons(lasso) -> list[dict]:
+    """The polygons of a ``lasso`` filter value as a list of dicts (one polygon: a list of one);
+    anything else (not a dict or a list of dicts): an empty list."""
+    if isinstance(lasso, dict):
+        return [lasso]
+    if isinstance(lasso, (list, tuple)) and lasso and all(isinstance(p, dict) for p in lasso):
+        return list(lasso)
+    return []
+
+
+def lasso_mask(x: np.ndarray, y: np.ndarray, lasso) -> np.ndarray:
+    """Which points a (validated) ``lasso`` filter selects: its polygons applied in order, ``add``
+    (the default) taking the union and ``subtract`` removing, starting from nothing selected."""
+    sel = np.zeros(len(x), dtype=bool)
+    for p in lasso_polygons(lasso):
+        inside = points_in_polygon(x, y, p["x"], p["y"])
+        if p.get("op", "add") == "subtract":
+            sel &= ~inside
+        else:
+            sel |= inside
+    return sel
 
 
 def points_in_polygon(x: np.ndarray, y: np.ndarray, px: list[float], py: list[float]) -> np.ndarray:

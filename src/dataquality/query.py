@@ -13,7 +13,7 @@ import numpy as np
 
 from . import schema as S
 from .exceptions import SchemaError
-from .filters import Compiled, Filter, compile_filter, points_in_polygon
+from .filters import Compiled, Filter, compile_filter, lasso_mask
 
 ROW = "_row"  # row of a sample in samples.parquet / embeddings.npy / probs.npy
 
@@ -252,7 +252,7 @@ def select(results_dir: Path, filt: Filter | dict | None, *, fn: str, columns: l
         t = pq.read_table(results_dir / S.SAMPLES_FILE, columns=need)
         ids = t.column(S.ID).to_numpy(zero_copy_only=False)
         if f.lasso is not None:
-            inside = points_in_polygon(t.column("x").to_numpy(), t.column("y").to_numpy(), f.lasso["x"], f.lasso["y"])
+            inside = lasso_mask(t.column("x").to_numpy(), t.column("y").to_numpy(), f.lasso)
             id_sets["lasso"] = ids[inside]
         if f.similar_to is not None:
             import pandas as pd
