@@ -259,6 +259,14 @@ def test_metrics_histogram_and_rows(client, store):
     assert h["counts"] == want_counts.tolist()
     hf = ok(client.get(f"{BASE}/training/histogram", params={"column": "confidence", "bins": 7, "filter": F(gold=["neutral"])}))
     assert hf["edges"] == h["edges"] and hf["n"] == int((df["gold"] == "neutral").sum())
+    # a fixed range shared by two splits: values outside fall in the end bins
+    hr = ok(client.get(f"{BASE}/training/histogram", params={"column": "confidence", "bins": 4, "lo": 0.5, "hi": 0.9}))
+    assert hr["edges"] == pytest.approx([0.5, 0.6, 0.7, 0.8, 0.9]) and hr["n"] == 150
+    clipped = df["confidence"].clip(0.5, 0.9 - 1e-9)
+    assert hr["counts"] == np.histogram(clipped, bins=np.asarray(hr["edges"]))[0].tolist()
+    for bad in ({"lo": 0.9, "hi": 0.5}, {"lo": 0.5, "hi": 0.5}, {"lo": "x"}):
+        r = client.get(f"{BASE}/training/histogram", params={"column": "confidence", **bad})
+        assert r.status_code in (400, 422), (bad, r.text)
     hc = ok(client.get(f"{BASE}/training/histogram", params={"column": "pred"}))
     assert dict(zip(hc["values"], hc["counts"])) == df["pred"].value_counts().to_dict()
     rows = ok(client.get(f"{BASE}/training/rows", params={"rows": "[5, 0, 149]", "columns": "id,text,gold"}))["rows"]

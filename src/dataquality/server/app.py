@@ -294,9 +294,11 @@ def _router(app: FastAPI) -> APIRouter:
     @r.get(split_path + "/histogram", tags=["split"],
            summary="Histogram of a column over the filtered rows (numbers: shared edges; categories: counts)")
     def histogram(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER,
-                  column: str = Query(Q.DEP), bins: int = Query(20, ge=1, le=200)):
+                  column: str = Query(Q.DEP), bins: int = Query(20, ge=1, le=200),
+                  lo: float | None = Query(None, description="Lower edge (default the column's minimum over the split)"),
+                  hi: float | None = Query(None, description="Upper edge (default the column's maximum over the split)")):
         return run_query("histogram", project, run, split, inference_name,
-                         lambda con, m, key, d, fn: Q.histogram(con, d, filter, column, fn=fn, bins=bins))
+                         lambda con, m, key, d, fn: Q.histogram(con, d, filter, column, fn=fn, bins=bins, lo=lo, hi=hi))
 
     # -- per split: rows ---------------------------------------------------------------------------
 

@@ -363,10 +363,12 @@ def matching(con, results_dir: Path, filt, *, fn: str):
     return _fetch(con.sql(sql, params=view.params))
 
 
-def histogram(con, results_dir: Path, filt, column: str, *, fn: str, bins: int = 20) -> dict:
+def histogram(con, results_dir: Path, filt, column: str, *, fn: str, bins: int = 20,
+              lo: float | None = None, hi: float | None = None) -> dict:
     """Counts of ``column`` over the rows matching ``filt``: equal-width bins between the column's
     min and max over the whole split for numbers (so filtered and unfiltered histograms share
-    edges), value counts for strings and booleans."""
+    edges), or between ``lo`` and ``hi`` when given (so two splits share edges; values outside
+    count in the first or last bin); value counts for strings and booleans."""
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(results_dir / S.SAMPLES_FILE)
@@ -378,12 +380,22 @@ def histogram(con, results_dir: Path, filt, column: str, *, fn: str, bins: int =
     view = open_view(con, results_dir, filt, fn=fn)
     q = _quote(column)
     if _kind(schema.field(column).type) == "number":
-        lo, hi = con.execute(f"SELECT min({q}), max({q}) FROM samples WHERE isfinite(CAST({q} AS DOUBLE))").fetchall()[0]
-        if lo is None:
-            return {"column": column, "kind": "number", "edges": [], "counts": [], "n": 0}
+        for name, v in (("lo", lo), ("hi", hi)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v)):
+                raise ConfigurationError(f"{fn}: `{name}` must be a finite number; got {v!r}.")
+        if lo is not None and hi is not None and not hi > lo:
+            raise ConfigurationError(f"{fn}: `hi` must be greater than `lo`; got lo={lo!r}, hi={hi!r}.")
+        if lo is None or hi is None:
+            dlo, dhi = con.execute(f"SELECT min({q}), max({q}) FROM samples WHERE isfinite(CAST({q} AS DOUBLE))").fetchall()[0]
+            if dlo is None:
+                return {"column": column, "kind": "number", "edges": [], "counts": [], "n": 0}
+            lo = float(dlo) if lo is None else lo
+            hi = float(dhi) if hi is None else hi
+            if not hi >= lo:
+                raise ConfigurationError(f"{fn}: the histogram range is empty: lo={lo!r} is above hi={hi!r}.")
         lo, hi = float(lo), float(hi)
         width = (hi - lo) / bins if hi > lo else 1.0
-        sql = (f"SELECT least(CAST(floor((CAST({q} AS DOUBLE) - ?) / ?) AS INTEGER), ?) AS b, count(*) "
+        sql = (f"SELECT greatest(least(CAST(floor((CAST({q} AS DOUBLE) - ?) / ?) AS INTEGER), ?), 0) AS b, count(*) "
                f"FROM samples WHERE {view.where} AND isfinite(CAST({q} AS DOUBLE)) GROUP BY b")
         counts = np.zeros(bins, dtype=np.int64)
         for b, c in con.execute(sql, [lo, width, bins - 1] + view.params).fetchall():
