@@ -30,9 +30,11 @@ from dataquality.ner import (
     span_errors,
     span_errors_batch,
     spans_to_arrays,
+    token_aum_dep,
     token_dep,
     token_margins,
     token_spans_to_char_spans,
+    word_ids,
 )
 
 
@@ -666,7 +668,7 @@ def test_lenient_and_strict_metrics_differ_on_malformed_tags():
 # ---------------------------------------------------------------------------------------------- DEP
 
 
-def test_token_margins_and_dep_by_hand():
+def test_token_margins_and_reference_aum_dep_by_hand():
     probs = np.array([
         [[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.5, 0.5, 0.0]],
         [[0.9, 0.05, 0.05], [np.nan, np.nan, np.nan], [0.2, 0.8, 0.0]],
@@ -676,7 +678,7 @@ def test_token_margins_and_dep_by_hand():
     np.testing.assert_allclose(m[0], [0.5, -0.3, 0.0], atol=1e-6)
     np.testing.assert_allclose(m[1, [0, 2]], [0.85, 0.6], atol=1e-6)
     assert np.isnan(m[1, 1])
-    dep = token_dep(probs, gold)
+    dep = token_aum_dep(probs, gold)
     np.testing.assert_allclose(dep, [(1 - 0.675) / 2, (1 + 0.3) / 2, (1 - 0.3) / 2], atol=1e-6)
     assert dep.dtype == np.float32
     with pytest.raises(ShapeError, match=r"token_margins: `epoch_probs` must have shape \(n_epochs, n_tokens, "
@@ -686,6 +688,46 @@ def test_token_margins_and_dep_by_hand():
         token_margins(probs, np.array([0, 1, 3]))
 
 
+def test_token_dep_self_confidence_calibration_groups_and_words_by_hand():
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.5, 0.4, 0.1], [0.2, 0.2, 0.6]], np.float32)
+    gold = np.array([0, 1, 2, 2])
+    # plain self-confidence: 1 - p(gold)
+    np.testing.assert_allclose(token_dep(p, gold, calibration=0.0), [0.3, 0.7, 0.9, 0.4], atol=1e-6)
+    # calibration: thresholds t = (0.7, 0.3, mean(0.1, 0.6) = 0.35); divide by t ** 0.5, renormalise
+    t = np.array([0.7, 0.3, 0.35])
+    q = p / t ** 0.5
+    q /= q.sum(axis=1, keepdims=True)
+    expect = 1 - q[np.arange(4), gold]
+    np.testing.assert_allclose(token_dep(p, gold, calibration=0.5), expect, atol=1e-6)
+    np.testing.assert_allclose(token_dep(p, gold), expect, atol=1e-6)  # 0.5 is the default
+    # groups: columns 1 and 2 are one entity type, so a token labeled 1 gets p1 + p2
+    np.testing.assert_allclose(token_dep(p, gold, tag_groups=[0, 1, 1], calibration=0.0),
+                               [0.3, 0.1, 0.5, 0.2], atol=1e-6)
+    # words: tokens 1 and 2 are one word; both get the mean of their self-confidences
+    np.testing.assert_allclose(token_dep(p, gold, word_of=[0, 1, 1, 2], calibration=0.0),
+                               [0.3, 0.8, 0.8, 0.4], atol=1e-6)
+    with pytest.raises(ShapeError, match=r"token_dep: `probs` must have shape \(n_tokens, n_labels\) and "
+                                         r"`gold_tag_ids` shape \(n_tokens,\); got \(4, 3\) and \(3,\)"):
+        token_dep(p, gold[:3])
+    with pytest.raises(SchemaError, match=r"token_dep: `gold_tag_ids` must be integer columns in \[0, 3\)"):
+        token_dep(p, np.array([0, 1, 2, 3]))
+    with pytest.raises(SchemaError, match=r"token_dep: `calibration` must be in \[0, 1\]; got 2"):
+        token_dep(p, gold, calibration=2)
+    with pytest.raises(ShapeError, match=r"token_dep: `tag_groups` must have shape \(3,\), one group per tag column"):
+        token_dep(p, gold, tag_groups=[0, 1])
+    with pytest.raises(ShapeError, match=r"token_dep: `word_of` must have shape \(4,\), one word id per token"):
+        token_dep(p, gold, word_of=[0, 1])
+
+
+def test_word_ids_from_token_bounds():
+    # sample 0: "ab" split in two sub-words, then "c"; sample 1 starts a new word even with equal bounds
+    starts, ends = [0, 0, 3, 0, 0], [2, 2, 4, 2, 2]
+    assert word_ids([0, 3, 5], starts, ends).tolist() == [0, 0, 1, 2, 2]
+    assert word_ids([0, 0, 3, 3, 5], starts, ends).tolist() == [0, 0, 1, 2, 2]  # empty samples
+    with pytest.raises(ShapeError, match=r"word_ids: `token_starts` \(2,\) and `token_ends` \(1,\)"):
+        word_ids([0, 2], [0, 1], [1])
+
+
 def test_span_and_sample_dep_by_hand():
     tok = np.array([0.1, 0.9, 0.2, 0.3, 0.4, 0.05, 0.6], np.float32)
     offsets = [0, 3, 3, 7]  # sample 1 is empty
@@ -693,24 +735,44 @@ def test_span_and_sample_dep_by_hand():
     pred = SpanArrays(np.array([0, 2]), np.array([0, 3]), np.array([2, 4]), np.array([0, 1]))
     np.testing.assert_allclose(span_dep(tok, gold, offsets), [0.1, 0.4])
     np.testing.assert_allclose(span_dep(tok, pred, offsets), [0.9, 0.6])  # a span ending at the last token
-    # equal probabilities: margin 0, token DEP 0.5; the empty sample 1 has no span and gets 0
-    out = ner_dep(np.full((1, 7, 2), 0.5), np.zeros(7, np.int64), offsets, gold, pred)
+    # equal probabilities: self-confidence 0.5, token DEP 0.5; the empty sample 1 gets 0
+    out = ner_dep(np.full((1, 7, 2), 0.5), np.zeros(7, np.int64), offsets, gold, pred, calibration=0.0)
     np.testing.assert_allclose(out["token"], 0.5)
     assert out["sample"].tolist() == [0.5, 0.0, 0.5]
+    # calibrated: tag 0's threshold is 0.5, tag 1 labels no token (threshold 1, left as it is), so
+    # p(0) becomes 0.5 / sqrt(0.5) against 0.5: DEP 1 - 1 / (1 + sqrt(0.5))
+    out = ner_dep(np.full((1, 7, 2), 0.5), np.zeros(7, np.int64), offsets, gold, pred)
+    np.testing.assert_allclose(out["token"], 1 - 1 / (1 + np.sqrt(0.5)), atol=1e-6)
 
 
-def test_ner_dep_sample_is_max_over_gold_and_pred_spans():
+def test_ner_dep_sample_is_max_over_spans_and_the_tokens_outside_them():
     probs = np.array([[[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.5, 0.5], [1.0, 0.0]]])
     gold_ids = np.array([0, 0, 1, 0, 0])
     offsets = [0, 2, 4, 5]
     gold = SpanArrays(np.array([1]), np.array([0]), np.array([1]), np.array([0]))   # token 2
     pred = SpanArrays(np.array([0]), np.array([1]), np.array([2]), np.array([0]))   # token 1
-    out = ner_dep(probs, gold_ids, offsets, gold, pred)
+    out = ner_dep(probs, gold_ids, offsets, gold, pred, calibration=0.0)
     np.testing.assert_allclose(out["token"], [0.1, 0.8, 0.6, 0.5, 0.0], atol=1e-6)
     np.testing.assert_allclose(out["gold_span"], [0.6], atol=1e-6)
     np.testing.assert_allclose(out["pred_span"], [0.8], atol=1e-6)
-    np.testing.assert_allclose(out["sample"], [0.8, 0.6, 0.0], atol=1e-6)  # sample 2 has no span: 0
+    # sample 1: its span (0.6) and its unspanned token 3 (0.5); sample 2 has no span, its token is 0
+    np.testing.assert_allclose(out["sample"], [0.8, 0.6, 0.0], atol=1e-6)
+    # an unspanned token above every span decides the sample: a missed entity shows as low p(O)
+    probs2 = probs.copy()
+    probs2[0, 4] = [0.3, 0.7]
+    np.testing.assert_allclose(ner_dep(probs2, gold_ids, offsets, gold, pred, calibration=0.0)["sample"],
+                               [0.8, 0.6, 0.7], atol=1e-6)
+    # the reference AUM method counts spans only
+    aum = ner_dep(probs, gold_ids, offsets, gold, pred, method="aum")
+    np.testing.assert_allclose(aum["token"], [0.1, 0.8, 0.6, 0.5, 0.0], atol=1e-6)
+    np.testing.assert_allclose(aum["sample"], [0.8, 0.6, 0.0], atol=1e-6)
     np.testing.assert_allclose(sample_dep([0, 0, 2], [0.2, 0.7, 0.4], 4), [0.7, 0.0, 0.4, 0.0], atol=1e-6)
+    np.testing.assert_allclose(sample_dep([0], [0.2], 2, token_deps=[0.1, 0.3, 0.9], offsets=[0, 2, 3]),
+                               [0.3, 0.9], atol=1e-6)
+    with pytest.raises(SchemaError, match=r"sample_dep: `offsets` are required with `token_deps`"):
+        sample_dep([0], [0.2], 2, token_deps=[0.1, 0.3, 0.9])
+    with pytest.raises(SchemaError, match=r"ner_dep: `method` must be 'self_confidence' or 'aum'; got 'margin'"):
+        ner_dep(probs, gold_ids, offsets, gold, pred, method="margin")
     with pytest.raises(SchemaError, match=r"span_dep: span \(1, 3\) of sample 0 must satisfy 0 <= start < end "
                                           r"<= 2, the sample's token count"):
         span_dep(out["token"], SpanArrays(np.array([0]), np.array([1]), np.array([3]), np.array([0])), offsets)

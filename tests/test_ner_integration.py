@@ -246,17 +246,19 @@ def test_dep_padding_and_span_embeddings_recomputed_by_hand(schema):
     embs = np.load(d_ / "embeddings.npy")
     assert embs.shape == (len(spans), d)
 
-    # token DEP by hand: (1 - mean over epochs of p(gold) - max other) / 2, on the real tokens only
+    # token DEP by hand (ner.dep), on the real tokens only: final-epoch probabilities; per tag j the
+    # threshold t_j = mean p(j) over the split's tokens labeled j; p(j) / sqrt(t_j) renormalised and
+    # summed over the gold tag's entity type (O alone); one token per word here, so no word pooling
+    final_p = {i: softmax(logit[n_ep - 1, i][:m]) for i, m in enumerate(n_tok)}
+    all_p, all_g = np.concatenate(list(final_p.values())), np.concatenate(gold_cols)
+    t = np.array([all_p[all_g == j, j].mean() if (all_g == j).any() else 1.0 for j in range(k)])
+    group = np.array([0] + [1 + TYPES.index(lab.split("-", 1)[1]) for lab in labels[1:]])
     tok_dep = {}
     for i, m in enumerate(n_tok):
-        margins = []
-        for ep in range(n_ep):
-            p = softmax(logit[ep, i][:m])
-            g = gold_cols[i]
-            pg = p[np.arange(m), g]
-            p[np.arange(m), g] = -np.inf
-            margins.append(pg - p.max(axis=1))
-        tok_dep[i] = (1 - np.mean(margins, axis=0)) / 2
+        q = final_p[i] / np.sqrt(t)
+        q /= q.sum(axis=1, keepdims=True)
+        same_type = group[None, :] == group[gold_cols[i]][:, None]
+        tok_dep[i] = 1 - (q * same_type).sum(axis=1)
 
     assert (spans["token_end"].to_numpy() <= np.array([n_tok[i] for i in spans["id"]])).all()
     for r, e in zip(spans.itertuples(), embs):
@@ -273,15 +275,49 @@ def test_dep_padding_and_span_embeddings_recomputed_by_hand(schema):
         assert (covered == (final_pred[i] != 0)).all()
         gr = spans[(spans["id"] == i) & (spans["span_kind"] == "gold")]
         assert sorted(zip(gr["token_start"], gr["token_end"], gr["label"])) == sorted(gold[i])
-    # sample DEP = max over its gold and predicted spans; 0 for a sample without any span
+    # sample DEP = max over its gold and predicted spans and its tokens outside them = max over its tokens
     expected = spans.groupby("id")["data_error_potential"].max()
     by_id = samples.set_index("id")["data_error_potential"]
     for i in range(len(rows)):
-        assert by_id[i] == pytest.approx(expected.get(i, 0.0), abs=1e-6)
+        assert by_id[i] >= expected.get(i, 0.0) - 1e-6
+        assert by_id[i] == pytest.approx(tok_dep[i].max(), abs=1e-5)
     # confidence = mean over the real tokens of the final max probability
     conf = samples.set_index("id")["confidence"]
     for i, m in enumerate(n_tok):
         assert conf[i] == pytest.approx(softmax(logit[n_ep - 1, i][:m]).max(axis=1).mean(), abs=1e-5)
+
+
+def test_dep_pools_sub_word_tokens_and_counts_unspanned_tokens():
+    labels = labels_for("BIO")
+    # "Johnny" is two model tokens repeating the word's bounds; "Paris" is an entity nobody labeled
+    rows = [{"id": 0, "text": "Johnny went home", "text_token_indices": [(0, 6), (0, 6), (7, 11), (12, 16)],
+             "gold_spans": [{"start": 0, "end": 6, "label": "PER"}]},
+            {"id": 1, "text": "off to Paris", "text_token_indices": [(0, 3), (4, 6), (7, 12)], "gold_spans": []}]
+    run = start("BIO")
+    dq.set_signal_settings(dep_calibration=0.0)  # plain self-confidence, to check by hand
+    dq.log_dataset(pd.DataFrame(rows), split="train")
+    lg0 = one_hot_logits(["B-PER", "O", "O", "O"], labels, hi=3.0)   # the sub-word "##nny" looks like O
+    lg1 = one_hot_logits(["O", "O", "O"], labels, hi=3.0)
+    lg1[2] = 0.0
+    lg1[2, [0, labels.index("B-LOC")]] = [1.0, 0.8]                 # "Paris": O by a hair, no span
+    dq.set_epoch(0)
+    dq.set_split("train")
+    dq.log_model_outputs(ids=[0, 1], embs=[np.ones((4, 2)), np.ones((3, 2))], logits=[lg0, lg1])
+    dq.finish()
+    samples, spans, _ = results(run)
+    p0, p1 = softmax(lg0), softmax(lg1)
+    per = [labels.index("B-PER"), labels.index("I-PER")]
+    word = 1 - (p0[0, per].sum() + p0[1, per].sum()) / 2       # both tokens of "Johnny": the word's mean
+    gold = spans[(spans.id == 0) & (spans.span_kind == "gold")]
+    assert gold.data_error_potential.tolist() == pytest.approx([word], abs=1e-5)
+    pred = spans[(spans.id == 0) & (spans.span_kind == "pred")]   # the predicted span is token 0 alone
+    assert (pred.token_start.tolist(), pred.token_end.tolist()) == ([0], [1])
+    assert pred.data_error_potential.tolist() == pytest.approx([word], abs=1e-5)
+    by_id = samples.set_index("id")["data_error_potential"]
+    assert by_id[0] == pytest.approx(max(word, 1 - p0[2, 0], 1 - p0[3, 0]), abs=1e-5)
+    # sample 1 has no span at all; its DEP is its worst token outside spans: "Paris", 1 - p(O)
+    assert not (spans.id == 1).any()
+    assert by_id[1] == pytest.approx(1 - p1[2, 0], abs=1e-5) and by_id[1] > 0.5
 
 
 # --- per-entity metrics equal seqeval strict ------------------------------------------------------

@@ -6,7 +6,7 @@ Pure functions over lists and numpy arrays; nothing here touches the run or the 
 """
 
 from .align import char_spans_to_token_spans, token_spans_to_char_spans
-from .dep import ner_dep, sample_dep, span_dep, span_embeddings, token_dep, token_margins
+from .dep import ner_dep, sample_dep, span_dep, span_embeddings, token_aum_dep, token_dep, token_margins, word_ids
 from .errors import ERROR_TYPES, SpanErrors, entity_metrics, span_errors, span_errors_batch
 from .hf import HFNerData, log_hf_ner, prepare_hf_ner
 from .schemas import (
@@ -48,7 +48,9 @@ __all__ = [
     "span_errors",
     "span_errors_batch",
     "spans_to_arrays",
+    "token_aum_dep",
     "token_dep",
     "token_margins",
     "token_spans_to_char_spans",
+    "word_ids",
 ]

@@ -16,9 +16,11 @@ shown and typed); the per-entity precision / recall / F1 in the summary (``entit
 seqeval strict (CoNLL scoring: only well-formed chains count), with the lenient figures beside them
 (``entity_metrics_lenient``).
 
-Token DEP = (1 − mean over epochs of the gold-tag margin) / 2, span DEP = max over its tokens,
-sample DEP = max over its spans (DESIGN §4). Model outputs are logged one row per token; rows past
-a sample's logged token count (padding) are cut.
+Token DEP = 1 − the final epoch's calibrated probability of the token's gold entity type, averaged
+over the sub-word tokens of its word (:mod:`dataquality.ner.dep`; the ``dep_calibration`` signal
+setting, when set, replaces the NER default of 0.5); span DEP = max over its tokens; sample DEP =
+max over its spans and the tokens outside every span (DESIGN §4). Model outputs are logged one row
+per token; rows past a sample's logged token count (padding) are cut.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from .. import schema as S
 from .. import store
 from ..exceptions import SchemaError, ShapeError
 from .align import char_spans_to_token_spans
-from .dep import sample_dep, span_dep
+from .dep import DEFAULT_CALIBRATION, sample_dep, span_dep, word_ids
+from .dep import token_dep as _token_dep
 from .errors import ERROR_TYPES, entity_metrics, span_errors_batch
 from .ingest import GOLD_SPANS, PRED_SPANS, TOKEN_ENDS, TOKEN_STARTS
 from .schemas import decode_batch, encode_batch, infer_schema, parse_labels
@@ -65,7 +68,6 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
 
     from ..finish import _check_unique_pos, _epochs, _ids_of, _index, _lookup, _matrix, _open_parts
     from ..finish import softmax as _softmax
-    from ..signals.dep import margin_of as _margins
 
     paths, labels = run.paths, run.labels
     tagset = parse_labels(labels, run.manifest.get("tagging_schema") or infer_schema(labels))
@@ -141,23 +143,11 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
                 per_sample.append(char_spans_to_token_spans(gold_l[i] or [], pairs, texts[i], entity_types=types, where=fn))
             gold = spans_to_arrays(per_sample, types, where=fn, argument="gold_spans")
             gold_tags = encode_batch(gold, offsets, tagset)
-            margins = np.full((len(epochs), T), np.nan, np.float32)
-            for e_i, ep in enumerate(epochs):
-                if ep is final:
-                    margins[e_i] = _margins(probs, gold_tags)
-                    continue
-                for _, batch in _open_parts(ep.parts):
-                    tid = _ids_of(batch)
-                    s_, l_ = _runs(tid)
-                    r = row_of_input[_lookup(in_index, tid[s_], key, ep.epoch, fn)]
-                    keep = r >= 0
-                    s_, l_, r = s_[keep], l_[keep], r[keep]
-                    need = np.minimum(l_, ntok[r])
-                    src, dst = _gather_index(s_, offsets[r], need)
-                    p = _softmax(_matrix(batch, S.LOGITS)[src].astype(np.float32))
-                    margins[e_i, dst] = _margins(p, gold_tags[dst])
-            with np.errstate(invalid="ignore"):
-                token_dep = ((1.0 - np.nanmean(margins, axis=0)) / 2.0).astype(np.float32)
+            # Token DEP from the final epoch (see ner.dep): calibrated self-confidence of the gold
+            # entity type, pooled over each word's sub-word tokens.
+            calibration = run.manifest.get("signal_settings", {}).get("dep_calibration", DEFAULT_CALIBRATION)
+            token_dep = _token_dep(probs, gold_tags, tag_groups=tagset.type_ids + 1,
+                                   word_of=word_ids(offsets, tok_start, tok_end), calibration=calibration)
 
         # Span tables: gold rows then predicted rows.
         kinds = [("gold", gold)] if labeled else []
@@ -236,7 +226,7 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
 
         # Samples table.
         sample_rows = sc["row"].astype(np.int64)
-        dep_sample = (sample_dep(sample_rows, sc["dep"], n).astype(np.float32) if labeled
+        dep_sample = (sample_dep(sample_rows, sc["dep"], n, token_deps=token_dep, offsets=offsets) if labeled
                       else np.full(n, np.nan, np.float32))
         conf_sample = np.add.reduceat(token_conf, offsets[:-1]) / np.maximum(ntok, 1) if n else np.zeros(0)
         sample_cols = _sample_columns(n, sc, span_table, labeled)
