@@ -23,8 +23,8 @@ Per shifted set, with label 1 = the sample comes from the shifted source (plots 
 0 = a held-out review, the benchmark reports AUROC and FPR at 95% TPR (the share of held-out reviews
 scored at or above the threshold that catches 95% of the shifted samples) of:
 
-- ``dq_drift_score``: the run's ``drift_score`` column (ties broken by its ``knn_distance``, the raw
-  score ``drift_score`` is the training percentile of);
+- ``dq_drift_score``: the run's ``drift_score`` column (ties broken by its ``knn_distance``, the
+  mean k-NN distance in the drift metric);
 - ``mahalanobis``: class-conditional Gaussians with one shared (tied) covariance fitted on the
   training embeddings with their gold labels, score = the smallest Mahalanobis distance to a class
   mean (Lee, Lee, Lee, Shin, NeurIPS 2018), covariance + 1e-6·I;
@@ -48,7 +48,7 @@ Usage::
     .venv/bin/python bench/drift.py                  # full size (≈ 2-3 min once embeddings are cached)
     .venv/bin/python bench/drift.py --quick          # 2,000 training reviews, 2 epochs: smoke run
     .venv/bin/python bench/drift.py --out drift.json
-    .venv/bin/python bench/drift.py --drift-k 5 --drift-local-scale 0   # the plain mean 5-NN distance
+    .venv/bin/python bench/drift.py --drift-k 5 --drift-local-scale 0 --drift-whitening 0   # plain mean 5-NN cosine
 """
 
 from __future__ import annotations
@@ -362,7 +362,9 @@ def run(a: argparse.Namespace) -> dict:
         "training": {"accuracy": _r(train_summary.get("accuracy")), "validation_accuracy": timings.pop("validation_accuracy"),
                      "drift_k": (summary["splits"]["inference/heldout"]["signals"].get("drift") or {}).get("k"),
                      "drift_local_scale_alpha": (summary["splits"]["inference/heldout"]["signals"].get("drift") or {})
-                     .get("local_scale_alpha")},
+                     .get("local_scale_alpha"),
+                     "drift_whitening_beta": (summary["splits"]["inference/heldout"]["signals"].get("drift") or {})
+                     .get("whitening_beta")},
         "timings": {**timings, "baselines_s": round(t_base, 2), "total_s": round(time.perf_counter() - t_all, 2)},
         "machine": _machine(),
     }
@@ -374,6 +376,8 @@ def drift_settings(a: argparse.Namespace) -> dict:
         out["drift_k"] = a.drift_k
     if a.drift_local_scale is not None:
         out["drift_local_scale"] = a.drift_local_scale
+    if a.drift_whitening is not None:
+        out["drift_whitening"] = a.drift_whitening
     return out
 
 
@@ -400,6 +404,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--drift-k", type=int, default=None, help="dq signal setting drift_k (default: dq's)")
     p.add_argument("--drift-local-scale", type=float, default=None,
                    help="dq signal setting drift_local_scale (0 = plain mean k-NN distance; default: dq's)")
+    p.add_argument("--drift-whitening", type=float, default=None,
+                   help="dq signal setting drift_whitening (0 = plain cosine; default: dq's)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: fastest for this tiny MLP)")
     p.add_argument("--root", default=None, help="dq store root for the run (default: a temp dir, deleted)")
     p.add_argument("--quick", action="store_true", help="smoke run: 2,000 training, 300 validation, 600 held out, 2 epochs")

@@ -51,6 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--baseline-ivf", type=int, default=2_000, help="queries timed for faiss' per-query IVF search")
     p.add_argument("--local-scale", type=float, default=None,
                    help="signal setting drift_local_scale (default: the library's); 0 = plain mean k-NN distance")
+    p.add_argument("--whitening", type=float, default=None,
+                   help="signal setting drift_whitening (default: the library's); 0 = plain cosine")
+    p.add_argument("--k", type=int, default=None, help="signal setting drift_k (default: the library's)")
     p.add_argument("--dir", default=None, help="where to write (default: a temp dir)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default=None)
@@ -113,8 +116,13 @@ def inference_arrays(results: Path, args, rng):
                        ids=np.arange(args.inference, dtype=np.int64) + 10**9, gold=None,
                        probs=softmax_probs(args.inference, rng), embeddings=emb, epoch_probs=None,
                        epochs=[0], texts=None, results_root=results,
-                       settings={} if args.local_scale is None else {"drift_local_scale": args.local_scale})
+                       settings=drift_settings(args))
     return data, shifted
+
+
+def drift_settings(args) -> dict:
+    out = {"drift_local_scale": args.local_scale, "drift_whitening": args.whitening, "drift_k": args.k}
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def exact_baseline(train_emb: np.ndarray, queries: np.ndarray, k: int) -> float:
@@ -151,8 +159,8 @@ def main(argv=None) -> dict:
             out = drift_mod.drift(data)
         flag = np.asarray(out.columns["is_drifted"])
         summary = out.summary
-        # the fewest searches drift makes (reference sample + inference set); local scaling adds
-        # one self-excluded search per distinct training neighbour
+        # the searches drift makes: reference sample + inference set (the local scale reads the
+        # neighbours' vectors, the whitening scores the same lists: no extra search)
         n_queries = drift_mod.REF_SAMPLE + args.inference
 
         # baselines on the same data, same threads, extrapolated to n_queries
@@ -181,7 +189,8 @@ def main(argv=None) -> dict:
             "drift": {
                 "seconds": round(t_drift.seconds, 1),
                 "min_queries": n_queries,
-                "drift_local_scale": data.settings.get("drift_local_scale", "library default"),
+                "drift_local_scale": summary.get("local_scale_alpha"),
+                "drift_whitening": summary.get("whitening_beta"),
                 "peak_rss_mib": rss.peak_mib,
                 "flagged_rate_in_distribution": round(float(flag[~shifted].mean()), 4),
                 "flagged_rate_shifted": round(float(flag[shifted].mean()), 4) if shifted.any() else None,

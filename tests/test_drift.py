@@ -14,7 +14,15 @@ import dataquality as dq
 from dataquality import schema as S
 from dataquality import similarity
 from dataquality.signals import SIGNALS, SignalResult, SplitArrays
-from dataquality.signals.drift import drift, drift_distance, knn, knn_distance, mmd_permutation_test
+from dataquality.signals.drift import (
+    drift,
+    drift_distance,
+    knn_distance,
+    mmd_permutation_test,
+    neighbour_spread,
+    neighbours,
+    whitening,
+)
 
 LABELS = ["a", "b", "c"]
 D = 16
@@ -99,16 +107,17 @@ def test_mixed_set_ranks_the_shifted_samples_first():
     assert roc_auc_score(y, res.columns["drift_score"]) > 0.98
 
 
-@pytest.mark.parametrize("alpha", [0.0, 0.5])
-def test_drift_score_in_unit_interval_and_monotone_in_distance(alpha):
-    draw, shared, rng = reference(settings={"drift_local_scale": alpha})
+@pytest.mark.parametrize(("alpha", "beta"), [(0.0, 0.0), (0.5, 0.0), (0.0, 0.25), (0.5, 0.25)])
+def test_drift_score_in_unit_interval_and_monotone_in_distance(alpha, beta):
+    settings = {"drift_local_scale": alpha, "drift_whitening": beta}
+    draw, shared, rng = reference(settings=settings)
     x, c = draw(300, [0, 1, 2])
     away = np.random.default_rng(5).normal(size=D).astype(np.float32)
     # points walking away from the training data along one direction
     steps = np.stack([x[0] + t * 3.0 * away for t in np.linspace(0, 4, 40)]).astype(np.float32)
     q = np.concatenate([x, steps])
     res = drift(arrays(q, softmax(rng.normal(size=(len(q), 3))), split=S.TEST, shared=shared,
-                       gold=np.zeros(len(q), np.int64), settings={"drift_local_scale": alpha}))
+                       gold=np.zeros(len(q), np.int64), settings=settings))
     score, dist = res.columns["drift_score"], res.columns["knn_distance"]
     assert score.dtype == np.float32 and ((score >= 0) & (score <= 1)).all()
     walk = score[len(x) : len(x) + len(steps)]
@@ -116,7 +125,7 @@ def test_drift_score_in_unit_interval_and_monotone_in_distance(alpha):
     # drift_score is a non-decreasing function of the drift distance (the plain mean k-NN distance
     # for alpha = 0, locally scaled otherwise), and is_drifted is that distance above the threshold
     ref = shared["drift_reference"]
-    d, rows = knn(ref["index"], q, ref["k"])
+    d, rows = neighbours(ref, q, ref["k"])
     dk, dd = drift_distance(ref, d, rows)
     np.testing.assert_allclose(dk, dist, rtol=1e-6)
     if alpha == 0:
@@ -124,7 +133,8 @@ def test_drift_score_in_unit_interval_and_monotone_in_distance(alpha):
     o = np.argsort(dd, kind="stable")
     assert (np.diff(score[o]) >= 0).all()
     np.testing.assert_array_equal(res.columns["is_drifted"], dd > res.summary["threshold_distance"])
-    assert res.summary["local_scale_alpha"] == alpha
+    assert res.summary["local_scale_alpha"] == alpha and res.summary["whitening_beta"] == beta
+    assert res.summary["k"] == 10  # the default
 
 
 def test_knn_distance_by_hand_and_self_exclusion():
@@ -377,3 +387,116 @@ def test_inference_without_embeddings_still_gets_class_and_confidence_shift():
         assert len(dq.metrics.get_dataframe("p", "noemb-shift", "inference", "prod", filter=a["filter"])) == a["count"]
     df = dq.metrics.get_dataframe("p", "noemb-shift", "inference", "prod")
     assert "is_drifted" not in df.columns  # no embeddings: no per-sample drift
+
+
+# -- the drift metric: partial whitening, IVF scoring, local scale ----------------------------------
+
+
+def test_whitening_flattens_the_spectrum_by_its_exponent():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 6)) * np.array([4.0, 2.0, 1.0, 1.0, 0.5, 0.25]) + 10.0  # far from the origin
+    assert whitening(x, 0.0) is None
+    xn = similarity.normalized(x).astype(np.float64)
+    xn -= xn.mean(axis=0)
+    lam = np.linalg.eigvalsh(xn.T @ xn / len(xn))
+    lam = np.maximum(lam, 1e-3 * lam.mean())
+    for beta in (0.25, 0.5):
+        w = whitening(x, beta).astype(np.float64)
+        np.testing.assert_allclose(w, w.T, atol=1e-6)
+        # the whitened covariance has eigenvalues mean(λ) · (λ / mean λ)^(1 - 2β): flat for β = 0.5
+        got = np.sort(np.linalg.eigvalsh(w @ (xn.T @ xn / len(xn)) @ w))
+        want = np.sort(lam.mean() * (lam / lam.mean()) ** (1 - 2 * beta))
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-9)
+
+
+def test_whitening_weighs_a_departure_along_a_direction_training_hardly_uses_more():
+    rng = np.random.default_rng(1)
+    base = np.zeros(8, np.float32)
+    base[0] = 5.0
+    scale = np.array([0, 1.0, 0.05, 1, 1, 1, 1, 1], np.float32)  # little variance along axis 2
+    train = base + rng.normal(size=(3000, 8)).astype(np.float32) * scale
+    step = np.zeros((2, 8), np.float32)
+    step[0, 1], step[1, 2] = 1.2, 1.2  # the same step along a busy axis and along the quiet one
+    q = base + step
+    scores = {}
+    for beta in (0.0, 0.25):
+        settings = {"drift_whitening": beta, "drift_local_scale": 0.0}
+        shared: dict = {}
+        drift(arrays(train, softmax(rng.normal(size=(len(train), 3))), split=S.TRAIN, shared=shared,
+                     gold=np.zeros(len(train), np.int64), settings=settings))
+        res = drift(arrays(q, softmax(rng.normal(size=(2, 3))), split=S.TEST, shared=shared,
+                           gold=np.zeros(2, np.int64), settings=settings))
+        scores[beta] = res.columns["knn_distance"]
+    assert scores[0.25][1] / scores[0.25][0] > 1.5 * scores[0.0][1] / scores[0.0][0]
+
+
+def test_ivf_scoring_with_whitened_queries_matches_brute_force(monkeypatch):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3000, 16)).astype(np.float32) + 1.0
+    w = whitening(x, 0.25)
+    index = similarity.build_index(x, exact_max=100, nlist=16, nprobe=16)  # every list probed: exact
+    ref = {"whitening": w, "embeddings": x}
+    from dataquality.signals.drift import _metric
+
+    _metric(ref, index, x)
+    assert ref["row_weights"] is not None
+    q = rng.normal(size=(300, 16)).astype(np.float32) + 1.0
+    d, rows = neighbours(ref, q, 5)
+    zx = similarity.normalized(similarity.normalized(x) @ w)
+    zq = similarity.normalized(similarity.normalized(q) @ w)
+    sims = zq @ zx.T
+    want_rows = np.argsort(-sims, axis=1)[:, :5]
+    np.testing.assert_allclose(d, 1 - np.take_along_axis(sims, want_rows, axis=1), atol=1e-5)
+    assert (rows == want_rows).mean() > 0.99  # up to ties
+    # the exact path (a whitened flat index) agrees, own rows excluded
+    ref_flat = {"whitening": w, "embeddings": x}
+    _metric(ref_flat, similarity.build_index(x), x)
+    d_flat, _ = neighbours(ref_flat, q, 5)
+    np.testing.assert_allclose(d_flat, d, atol=1e-5)
+    self_rows = np.arange(10)
+    d_self, r_self = neighbours(ref, x[:10], 3, self_rows=self_rows)
+    assert not (r_self == self_rows[:, None]).any()
+    np.testing.assert_allclose(d_self, neighbours(ref_flat, x[:10], 3, self_rows=self_rows)[0], atol=1e-5)
+
+
+def test_neighbour_spread_by_hand():
+    x = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]], np.float32)
+    ref = {"whitening": None, "embeddings": x}
+    rows = np.array([[0, 1, 2], [0, 3, -1], [2, -1, -1]])
+    c = 1 - 1 / np.sqrt(2)
+    got = neighbour_spread(ref, rows)
+    np.testing.assert_allclose(got[:2], [1.0, c], atol=1e-6)  # orthogonal: distance 1; 45°: 1 - cos
+    assert np.isnan(got[2])  # one neighbour has no spread
+
+
+def test_local_scale_ranks_a_departure_from_a_tight_cluster_above_one_inside_a_loose_cluster():
+    rng = np.random.default_rng(3)
+    dim = 12
+    a, b = np.zeros(dim, np.float32), np.zeros(dim, np.float32)
+    a[0], b[1] = 10.0, 10.0
+    train = np.concatenate([a + 0.1 * rng.normal(size=(1500, dim)), b + 2.0 * rng.normal(size=(1500, dim))])
+    train = train.astype(np.float32)
+    off = np.zeros(dim, np.float32)
+    off[2] = 1.5
+    q = np.stack([a + off, b + off])  # 15 standard deviations out of the tight cluster, 0.75 inside the loose one
+    out = {}
+    for alpha in (0.0, 1.0):
+        settings = {"drift_whitening": 0.0, "drift_local_scale": alpha}
+        shared: dict = {}
+        drift(arrays(train, softmax(rng.normal(size=(len(train), 3))), split=S.TRAIN, shared=shared,
+                     gold=np.zeros(len(train), np.int64), settings=settings))
+        out[alpha] = drift(arrays(q, softmax(rng.normal(size=(2, 3))), split=S.TEST, shared=shared,
+                                  gold=np.zeros(2, np.int64), settings=settings)).columns["drift_score"]
+    # the plain k-NN distance cannot tell them apart; scaled by the neighbours' spread, the departure
+    # from the tight cluster is unusual for its region and the point inside the loose one is not
+    assert abs(out[0.0][0] - out[0.0][1]) < 0.1
+    assert out[1.0][0] > 0.9 and out[1.0][0] - out[1.0][1] > 0.3
+
+
+def test_drift_whitening_setting_is_checked():
+    from dataquality.exceptions import ConfigurationError
+    from dataquality.signals.settings import check_settings
+
+    assert check_settings({"drift_whitening": 0.25}, fn="f") == {"drift_whitening": 0.25}
+    with pytest.raises(ConfigurationError, match=r"`drift_whitening`.*partial whitening.*\[0\.0, 0\.5\]; got 0\.7"):
+        check_settings({"drift_whitening": 0.7}, fn="f")

@@ -151,7 +151,8 @@ def _is_ivf_flat(index) -> bool:
     return isinstance(index, faiss.IndexIVFFlat)
 
 
-def ivf_batch_search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def ivf_batch_search(index, queries: np.ndarray, k: int, *, score_queries: np.ndarray | None = None,
+                     row_weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The result of ``index.search(queries, k)`` for an ``IndexIVFFlat`` (inner product),
     computed list by list: each inverted list is read once and scored against every query that
     probes it with one matrix product (BLAS), instead of one scan per query.
@@ -162,10 +163,19 @@ def ivf_batch_search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np
     on these machines (``bench/drift_speed.py``). Same lists probed, same exact scores, so the
     same neighbours up to ties.
 
+    With ``score_queries`` and ``row_weights`` the lists are still chosen by ``queries``, but an
+    indexed row ``j`` is scored ``(score_queries[i] · x_j) · row_weights[j]`` instead of
+    ``queries[i] · x_j``: a bilinear similarity such as the cosine in a linearly transformed space
+    (the drift signal's whitened cosine), at the cost of the plain search.
+
     Parameters
     ----------
     queries : numpy.ndarray, shape (m, d)
         L2-normalised float32 query rows.
+    score_queries : numpy.ndarray, shape (m, d), optional
+        float32 rows that score the indexed vectors in place of ``queries``.
+    row_weights : numpy.ndarray, shape (ntotal,), optional
+        float32 factor of each indexed row's score.
 
     Returns
     -------
@@ -174,6 +184,7 @@ def ivf_batch_search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np
     import faiss
 
     m, d = queries.shape
+    scoring = queries if score_queries is None else np.ascontiguousarray(score_queries, dtype=np.float32)
     nprobe, nlist = int(index.nprobe), int(index.nlist)
     _, probe = index.quantizer.search(queries, nprobe)  # (m, nprobe) lists to scan
     flat = probe.ravel()
@@ -195,7 +206,9 @@ def ivf_batch_search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np
             ids = faiss.rev_swig_ptr(ids_ptr, size).copy()
             pos = order[a:b]
             qi, slot = pos // nprobe, pos % nprobe
-            sc = queries[qi] @ x.T  # (queries probing this list, size)
+            sc = scoring[qi] @ x.T  # (queries probing this list, size)
+            if row_weights is not None:
+                sc *= row_weights[ids][None, :]
             kk = min(k, size)
             top = np.argpartition(-sc, kk - 1, axis=1)[:, :kk] if size > kk else np.broadcast_to(np.arange(size), (len(qi), size))
             cols = slot[:, None] * k + np.arange(kk)

@@ -22,9 +22,13 @@ SETTINGS: dict[str, tuple[type, float, float, Any, str]] = {
     "boundary_floor": (float, 0.0, 1.0, 0.25, "lowest certainty ratio that can count as on the boundary"),
     "map_fit_max": (int, 10, 10_000_000, 20_000, "training samples UMAP is fitted on; the rest are placed by neighbours"),
     "cluster_min_size": (int, 2, 10_000_000, None, "HDBSCAN min_cluster_size (default: 1% of the fitted samples, at least 10)"),
-    "drift_k": (int, 1, 500, 5, "training neighbours whose mean cosine distance measures drift"),
-    "drift_local_scale": (float, 0.0, 4.0, 0.0,
-                          "exponent of the local scaling of the drift distance (0 = plain mean k-NN distance)"),
+    "drift_k": (int, 1, 500, 10, "training neighbours whose mean distance measures drift"),
+    "drift_local_scale": (float, 0.0, 4.0, 0.5,
+                          "exponent of the local scaling of the drift distance by the spread of the training "
+                          "neighbours (0 = plain mean k-NN distance)"),
+    "drift_whitening": (float, 0.0, 0.5, 0.25,
+                        "exponent of the partial whitening of the embeddings drift is measured in "
+                        "(0 = plain cosine, 0.5 = full whitening)"),
     "drift_quantile": (float, 0.5, 0.9999, 0.95, "quantile of the training drift distance above which a sample is drifted"),
     "seed": (int, 0, 2**32 - 1, 0, "random seed of the map and the index"),
 }
