@@ -1,8 +1,9 @@
 """Behaviour of the fast paths of dq.log_model_outputs and dq.log_dataset (no timings here).
 
 The duplicate-id bookkeeping keeps a bitmap for small non-negative integer ids and a set for
-everything else, and only the current epoch's ids per split; the writer joins queued batches
-into larger record batches. These tests pin what a user sees through all of those paths.
+everything else, and only the current epoch's ids per split; the caller copies each batch into
+a slab that the writer writes as one large record batch. These tests pin what a user sees through
+all of those paths.
 """
 
 from __future__ import annotations
@@ -171,35 +172,30 @@ def test_log_dataset_string_ids(dq_home):
 # --- writer ---------------------------------------------------------------------------------------
 
 
-def test_queued_batches_are_joined_into_fewer_record_batches(dq_home, started, monkeypatch):
-    """Batches that pile up while the writer is busy are written as one record batch, in order."""
+def test_batches_are_joined_into_slabs_and_written_in_order(dq_home, started, monkeypatch):
+    """Each call's rows are copied into the next free rows of a slab; a slab is written as one
+    record batch when the next batch would not fit (or at flush), so ten calls of 4 rows make
+    few record batches, in the order logged."""
     from dataquality import writer
 
-    w = started._get_writer()
+    monkeypatch.setattr(writer, "_SLAB_BYTES", 18 * 84)  # 18 rows of 16-d embeddings, 3 logits
     dq.log_dataset(make_df(40, start=100), split="validation")
-    gate = __import__("threading").Event()
-    real_write = writer.OutputWriter._write
-
-    def gated(self, run):
-        gate.wait(30)
-        return real_write(self, run)
-
-    monkeypatch.setattr(writer.OutputWriter, "_write", gated)
     rng = np.random.default_rng(0)
     embs = rng.normal(size=(40, 16)).astype(np.float32)
     logits = rng.normal(size=(40, 3)).astype(np.float32)
     for s in range(0, 40, 4):
         dq.log_model_outputs(ids=np.arange(100 + s, 104 + s), embs=embs[s:s + 4], logits=logits[s:s + 4],
                              split="validation", epoch=0)
-    gate.set()
-    w.flush()
+    started._writer.flush()
     (part,) = (run_dir(dq_home) / "outputs" / "validation" / "0").glob("part-*.arrow")
     reader = pa.ipc.open_file(pa.memory_map(str(part), "r"))
-    assert reader.num_record_batches < 10
+    # 16 rows to a slab (a fifth batch of 4 would not fit in the last 2 rows): 16 + 16 + 8
+    assert [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)] == [16, 16, 8]
     table = reader.read_all()
     assert table.column("id").to_pylist() == list(range(100, 140))
     got = np.asarray(table.column("emb").combine_chunks().values).reshape(40, 16)
     np.testing.assert_array_equal(got, embs)
+    np.testing.assert_array_equal(np.asarray(table.column("logits").combine_chunks().values).reshape(40, 3), logits)
 
 
 def test_kill_switch_read_at_each_call(dq_home, started, monkeypatch):

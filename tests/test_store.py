@@ -17,7 +17,7 @@ import pytest
 import dataquality as dq
 from dataquality import store, writer
 from dataquality.exceptions import ConfigurationError, RunNotFoundError, WriterError
-from tests.conftest import LABELS, make_df, outputs, run_dir
+from tests.conftest import LABELS, make_df, outputs, run_dir, softmax
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -189,7 +189,7 @@ def _break_writer(monkeypatch):
 
 
 def _wait_for_writer(run) -> None:
-    run._writer._queue.join()  # the writer thread has handled every queued batch
+    run._writer.drain()  # the writer thread has handled every batch logged so far
 
 
 def test_writer_error_surfaces_on_next_call(dq_home, started, monkeypatch):
@@ -240,8 +240,9 @@ def test_context_manager_marks_failed_when_writer_fails(dq_home, monkeypatch):
     assert json.loads((run_dir(dq_home) / "run.json").read_text())["status"] == "failed"
 
 
-def test_writer_queue_is_bounded_and_put_blocks(dq_home, started, monkeypatch):
-    """A caller that logs faster than the disk blocks instead of growing memory."""
+def test_writer_memory_is_bounded_and_logging_blocks(dq_home, started, monkeypatch):
+    """A caller that logs faster than the disk blocks instead of growing memory: batches are
+    copied into a fixed ring of slabs, and a call waits while every slab waits to be written."""
     entered, release = threading.Event(), threading.Event()
     real_write = writer.OutputWriter._write
 
@@ -251,32 +252,65 @@ def test_writer_queue_is_bounded_and_put_blocks(dq_home, started, monkeypatch):
         return real_write(self, *args)
 
     monkeypatch.setattr(writer.OutputWriter, "_write", slow_write)
-    embs, logits = outputs(1)
-    dq.log_model_outputs(ids=[0], embs=embs, logits=logits)
-    assert entered.wait(30)  # the writer thread holds batch 0
-    q = started._writer._queue
-    assert 0 < q.maxsize < 10_000
-    extra_ids = list(range(100, 100 + q.maxsize + 1))
-    dq.log_dataset(make_df(len(extra_ids), start=100), split="validation")
-    for i in extra_ids[:-1]:
-        dq.log_model_outputs(ids=[i], embs=embs, logits=logits, split="validation", epoch=0)
-    assert q.full() and q.qsize() == q.maxsize
+    # slabs of 12 rows for 16-d embeddings and 3 logits (8 + 64 + 12 bytes a row)
+    monkeypatch.setattr(writer, "_SLAB_BYTES", 12 * 84)
+    rows = 12
+    embs, logits = outputs(rows)
+    dq.log_dataset(make_df(rows * 20, start=100), split="validation")
+    dq.log_model_outputs(ids=np.arange(100, 100 + rows), embs=embs, logits=logits, split="validation", epoch=0)
+    assert entered.wait(30)  # the writer thread holds the first (full) slab
+    w = started._writer
+    assert w.slab_bytes == 12 * 84 and 0 < w.slabs < 100
+    for i in range(1, w.slabs):  # fills every other slab of the ring
+        ids = np.arange(100 + i * rows, 100 + (i + 1) * rows)
+        dq.log_model_outputs(ids=ids, embs=embs, logits=logits, split="validation", epoch=0)
+    assert w._made == w.slabs
 
+    nxt = np.arange(100 + w.slabs * rows, 100 + (w.slabs + 1) * rows)
     blocked = threading.Thread(
         target=dq.log_model_outputs,
-        kwargs=dict(ids=[extra_ids[-1]], embs=embs, logits=logits, split="validation", epoch=0),
+        kwargs=dict(ids=nxt, embs=embs, logits=logits, split="validation", epoch=0),
     )
     blocked.start()
     blocked.join(0.3)
-    assert blocked.is_alive(), "put() must block while the queue is full"
-    assert q.qsize() == q.maxsize  # it did not grow
+    assert blocked.is_alive(), "logging must block while every slab waits to be written"
+    assert w._made == w.slabs  # no slab was added
     release.set()
     blocked.join(30)
     assert not blocked.is_alive()
-    dq.log_model_outputs(ids=np.arange(1, 8), embs=np.repeat(embs, 7, 0), logits=np.repeat(logits, 7, 0))
+    for i in range(w.slabs + 1, 20):  # many more batches than slabs
+        ids = np.arange(100 + i * rows, 100 + (i + 1) * rows)
+        dq.log_model_outputs(ids=ids, embs=embs, logits=logits, split="validation", epoch=0)
+    assert w._made == w.slabs
+    dq.log_model_outputs(ids=np.arange(8), embs=np.repeat(embs[:1], 8, 0), logits=np.repeat(logits[:1], 8, 0))
     dq.finish(verbose=False)
-    assert len(dq.metrics.get_dataframe("proj", "run", "validation")) == len(extra_ids)
+    out = dq.metrics.get_dataframe("proj", "run", "validation", include_embs=True)
+    assert out["id"].tolist() == list(range(100, 100 + 20 * rows))
+    np.testing.assert_array_equal(np.stack(out["emb"]), np.tile(embs, (20, 1)))
     assert len(dq.metrics.get_dataframe("proj", "run", "train")) == 8
+
+
+def test_batches_larger_than_a_slab_and_mixed_folders(dq_home, started, monkeypatch):
+    """A batch larger than a slab, and batches that alternate between splits, arrive intact and
+    in order (slabs hold one folder's rows; a large batch gets a slab of its own size)."""
+    monkeypatch.setattr(writer, "_SLAB_BYTES", 5 * 84)
+    dq.log_dataset(make_df(30, start=100), split="validation")
+    embs, logits = outputs(38, seed=3)
+    dq.log_model_outputs(ids=np.arange(0, 3), embs=embs[:3], logits=logits[:3])
+    dq.log_model_outputs(ids=np.arange(100, 123), embs=embs[8:31], logits=logits[8:31], split="validation", epoch=0)
+    dq.log_model_outputs(ids=np.arange(3, 8), embs=embs[3:8], logits=logits[3:8])
+    dq.log_model_outputs(ids=np.arange(123, 130), embs=embs[31:], logits=logits[31:], split="validation", epoch=0)
+    # without embeddings a row is 20 bytes: 21 to a slab; 30 rows are copied into two slabs
+    dq.log_dataset(make_df(30, start=200), split="test")
+    dq.log_model_outputs(ids=np.arange(200, 230), logits=logits[8:], exclude_embs=True, split="test", epoch=0)
+    assert started._writer._made <= started._writer.slabs
+    dq.finish(verbose=False)
+    for split, rows in (("train", slice(0, 8)), ("validation", slice(8, 38))):
+        out = dq.metrics.get_dataframe("proj", "run", split, include_embs=True)
+        np.testing.assert_array_equal(np.stack(out["emb"]), embs[rows])
+    out = dq.metrics.get_dataframe("proj", "run", "test", include_probs=True)
+    assert out["id"].tolist() == list(range(200, 230))
+    np.testing.assert_allclose(np.stack(out["prob"]), softmax(logits[8:]), rtol=1e-5)
 
 
 def test_caller_buffers_are_copied(dq_home, started):

@@ -7,6 +7,7 @@ mutate after the call returns.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -50,8 +51,11 @@ def to_numpy(x: Any, *, fn: str, arg: str) -> np.ndarray:
         ) from None
 
 
-def check_ids(ids: Any, *, fn: str, arg: str = "ids") -> np.ndarray:
+def check_ids(ids: Any, *, fn: str, arg: str = "ids", copy: bool = True) -> np.ndarray:
     """Validate sample ids: 1-D, non-empty, all integers or all strings.
+
+    With ``copy=False``, integer ids that already are a 1-D ``int64`` array come back as they
+    are: for a caller that reads them only before it returns.
 
     Returns
     -------
@@ -77,7 +81,7 @@ def check_ids(ids: Any, *, fn: str, arg: str = "ids") -> np.ndarray:
     if kind in "iu":
         if kind == "u" and arr.dtype.itemsize == 8 and arr.max() > np.iinfo(np.int64).max:
             raise InputTypeError(f"{fn}: `{arg}` holds integers larger than int64 allows.")
-        return arr.astype(np.int64, copy=True)
+        return arr.astype(np.int64, copy=copy)
     if kind == "b":
         raise InputTypeError(f"{fn}: `{arg}` must be integers or strings; got booleans.")
     if kind == "f":
@@ -125,9 +129,24 @@ def check_matrix(
     Raises ShapeError on a wrong shape, NonFiniteError on NaN/inf, InputTypeError on
     non-numeric data.
     """
+    arr = as_matrix(x, fn=fn, arg=arg, n_rows=n_rows, width=width, width_hint=width_hint)
+    return copy_finite(arr, np.empty(arr.shape, dtype=np.float32), fn=fn, arg=arg)
+
+
+def as_matrix(
+    x: Any,
+    *,
+    fn: str,
+    arg: str,
+    n_rows: int,
+    width: int | None = None,
+    width_hint: str = "",
+) -> np.ndarray:
+    """Check the type and shape of a (n_rows, width) numeric matrix; return it as an array,
+    not copied where it already is one (:func:`copy_finite` makes the validated copy)."""
     if x is None:
         raise SchemaError(f"{fn}: `{arg}` is required; got None.")
-    arr = to_numpy(x, fn=fn, arg=arg)
+    arr = x if type(x) is np.ndarray else to_numpy(x, fn=fn, arg=arg)
     if arr.dtype.kind not in "fiub":
         raise InputTypeError(f"{fn}: `{arg}` must be numeric; got dtype {arr.dtype}.")
     if arr.ndim != 2 or arr.shape[0] != n_rows or (width is not None and arr.shape[1] != width):
@@ -138,8 +157,20 @@ def check_matrix(
         )
     if arr.shape[1] == 0:
         raise ShapeError(f"{fn}: `{arg}` must have at least one column; got shape {arr.shape}.")
-    with np.errstate(over="ignore"):
-        out = np.array(arr, dtype=np.float32, order="C", copy=True)
+    return arr
+
+
+def copy_finite(arr: np.ndarray, out: np.ndarray, *, fn: str, arg: str) -> np.ndarray:
+    """Copy the matrix ``arr`` (from :func:`as_matrix`) into the float32 array ``out`` of its
+    shape and check the copy for NaN/inf (NonFiniteError). Returns ``out``.
+
+    On an error ``out`` holds the rejected values: it must not count as logged.
+    """
+    if arr.dtype == np.float32:
+        np.copyto(out, arr)
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.copyto(out, arr, casting="unsafe")
     try:
         check_finite(out, fn=fn, arg=arg)
     except NonFiniteError as e:
@@ -157,15 +188,14 @@ def check_finite(arr: np.ndarray, *, fn: str, arg: str) -> None:
 
     The common case is one vectorised pass and no temporary: the sum of squares ``x . x`` is
     NaN or inf whenever an element is (about 3x faster than ``np.add.reduce``, 1.5x faster than
-    ``max`` plus ``min``). When it is not finite, an exact element-wise check decides, so
-    finite values large enough for the squares to overflow are accepted.
+    ``max`` plus ``min``). ``np.vdot`` computes it without numpy's floating-point error check
+    (``np.dot`` would warn when the squares overflow, and an ``np.errstate`` around it costs
+    more than the check of a small batch). When it is not finite, an exact element-wise check
+    decides, so finite values large enough for the squares to overflow are accepted.
     """
     if arr.size == 0:
         return
-    flat = arr.reshape(-1)
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = np.dot(flat, flat)
-    if np.isfinite(total):
+    if math.isfinite(np.vdot(arr, arr)):
         return
     finite = np.isfinite(arr)
     if finite.all():

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import schema as S
 from . import store
-from ._convert import check_ids, check_matrix, to_numpy
+from ._convert import as_matrix, check_ids, check_matrix, copy_finite, to_numpy
 # Imported here, while the package is still initialising, and not lazily inside Run.finish:
 # the first import of a submodule binds it as an attribute of the package, so a lazy
 # ``from .finish import ...`` would replace the function ``dq.finish`` by the module
@@ -162,7 +162,8 @@ class IdSet:
         if ids.dtype.kind == "i":
             if n == 0:
                 return [], []
-            if n == 1 or (ids[1:] > ids[:-1]).all():  # increasing (the usual batch): no repeats
+            # (count_nonzero: a fraction of the cost of .any()/.all() on a small array)
+            if n == 1 or not np.count_nonzero(ids[1:] <= ids[:-1]):  # increasing (the usual batch): no repeats
                 lo, hi = int(ids[0]), int(ids[-1])
             else:
                 order = np.sort(ids)
@@ -173,7 +174,7 @@ class IdSet:
                 if hi >= self._bitmap.size:
                     self._grow(hi + 1)
                 hit = self._bitmap[ids]
-                if hit.any():
+                if np.count_nonzero(hit):
                     return [], ids[hit].tolist()
                 self._checked = ids
                 return [], []
@@ -716,51 +717,69 @@ class Run:
             ep = check_epoch(ep, fn=fn)
         key = S.split_key(s, name)
         m = self.manifest
-        ids_arr = check_ids(ids, fn=fn)
+        # Ids are not copied here: they are read during this call and copied into the slab.
+        ids_arr = check_ids(ids, fn=fn, copy=False)
         n = ids_arr.shape[0]
         id_kind = self._check_id_type(ids_arr, fn)
+        # Checked, not yet copied: the one copy goes straight into the writer's slab, below.
+        embs_src = logits_src = None
         if self.task.unit == "span":
             # NER: one row per token; the sample id repeats over its tokens (see _check_tokens).
             row_ids, embs_arr, logits_arr = self._check_tokens(ids_arr, embs, logits, probs, exclude_embs, fn)
         else:
-            row_ids = ids_arr
-            if exclude_embs:
-                embs_arr = None
-            else:
+            row_ids, embs_arr = ids_arr, None
+            if not exclude_embs:
                 if embs is None:
                     raise ShapeError(f"{fn}: `embs` is required (one embedding per sample) unless exclude_embs=True.")
                 d = m["embedding_dim"]
-                embs_arr = check_matrix(
+                embs_src = as_matrix(
                     embs, fn=fn, arg="embs", n_rows=n, width=d,
                     width_hint=f" and the embedding width {d} of earlier batches" if d else "",
                 )
-            logits_arr = self._check_logits(logits, probs, n, fn)
+            logits_src = self._logits_source(logits, probs, n, fn)
+            if embs_src is None:
+                logits_arr = copy_finite(logits_src, np.empty(logits_src.shape, np.float32), fn=fn, arg="logits")
         with self._lock:
             current = self._output_ids.get(key)
             if current is not None and current[0] == ep:
                 _, seen, directory = current
             else:  # a new epoch for this split: its ids start afresh (finish() checks them all)
                 seen, directory, current = IdSet(), self.paths.outputs(key, ep), None
-            repeated, clash = seen.check(ids_arr)
-            if repeated:
-                raise DuplicateIdError(f"{fn}: `ids` must be unique within a batch; {repeated} repeat.")
-            if clash:
-                where = f"split {key!r}" + ("" if ep is None else f", epoch {ep}")
-                raise DuplicateIdError(
-                    f"{fn}: `ids` {sorted(set(clash), key=str)[:10]} were already logged for {where}; "
-                    "each sample is logged once per epoch (a new epoch may log the same ids again)."
-                )
-            self._claim(key, fn)
-            changed = False
-            if m["id_type"] is None:
-                m["id_type"], changed = id_kind, True
-            if embs_arr is not None and m["embedding_dim"] is None:
-                m["embedding_dim"], changed = int(embs_arr.shape[1]), True
-            if m["logits_dim"] is None:
-                m["logits_dim"], changed = int(logits_arr.shape[1]), True
-            if changed:
-                self._save_manifest()
-            self._get_writer().put(directory, row_ids, embs_arr, logits_arr)
+            writer = self._get_writer()
+            with writer.lock:
+                slab = None
+                if embs_src is not None:
+                    # The caller's copy, validated in place, in the rows the writer will write.
+                    slab, start = writer.slot(directory, ids_arr.dtype.kind, embs_src.shape[1], logits_src.shape[1], n)
+                    end = start + n
+                    embs_arr = copy_finite(embs_src, slab.embs[start:end], fn=fn, arg="embs")
+                    logits_arr = copy_finite(logits_src, slab.logits[start:end], fn=fn, arg="logits")
+                repeated, clash = seen.check(ids_arr)
+                if repeated:
+                    raise DuplicateIdError(f"{fn}: `ids` must be unique within a batch; {repeated} repeat.")
+                if clash:
+                    where = f"split {key!r}" + ("" if ep is None else f", epoch {ep}")
+                    raise DuplicateIdError(
+                        f"{fn}: `ids` {sorted(set(clash), key=str)[:10]} were already logged for {where}; "
+                        "each sample is logged once per epoch (a new epoch may log the same ids again)."
+                    )
+                if key not in self._claimed:
+                    self._claim(key, fn)
+                if m["id_type"] is None or m["logits_dim"] is None or (
+                    embs_arr is not None and m["embedding_dim"] is None
+                ):
+                    if m["id_type"] is None:
+                        m["id_type"] = id_kind
+                    if embs_arr is not None and m["embedding_dim"] is None:
+                        m["embedding_dim"] = int(embs_arr.shape[1])
+                    if m["logits_dim"] is None:
+                        m["logits_dim"] = int(logits_arr.shape[1])
+                    self._save_manifest()
+                # Nothing above changed what is logged; from here the batch counts.
+                if slab is not None:
+                    writer.commit(slab, ids_arr)
+                else:
+                    writer.put(directory, row_ids, embs_arr, logits_arr)
             seen.add(ids_arr)
             if current is None:
                 self._output_ids[key] = (ep, seen, directory)
@@ -807,7 +826,9 @@ class Run:
             flat_embs = check_matrix(np.concatenate(em), fn=fn, arg="embs", n_rows=int(lengths.sum()), width=d)
         return np.repeat(ids, lengths), flat_embs, flat_logits
 
-    def _check_logits(self, logits: Any, probs: Any, n: int, fn: str) -> np.ndarray:
+    def _logits_source(self, logits: Any, probs: Any, n: int, fn: str) -> np.ndarray:
+        """The (n, k) logits of a batch, shape-checked: the caller's array where it can be copied
+        as it is (see ``copy_finite``), else logits computed from sigmoid outputs or probs."""
         labels = self.labels
         width = len(labels) if labels is not None else self.manifest.get("logits_dim")
         hint = f" and the {width} labels set by dq.set_labels_for_run" if labels is not None else (
@@ -830,10 +851,11 @@ class Run:
                 return np.ascontiguousarray(np.stack([np.log1p(-p), np.log(p)], axis=1), dtype=np.float32)
             half = col / 2
             return np.ascontiguousarray(np.stack([-half, half], axis=1), dtype=np.float32)
-        out = check_matrix(arr, fn=fn, arg=arg, n_rows=n, width=width, width_hint=hint)
+        out = as_matrix(arr, fn=fn, arg=arg, n_rows=n, width=width, width_hint=hint)
         if out.shape[1] < 2:
             raise ShapeError(f"{fn}: `{arg}` needs at least 2 columns; got {out.shape}.")
         if probs is not None:
+            out = copy_finite(out, np.empty(out.shape, np.float32), fn=fn, arg=arg)
             _check_probs(out, fn=fn)
             sums = out.sum(axis=1)
             if not np.allclose(sums, 1.0, atol=1e-3):

@@ -1,22 +1,29 @@
-"""Background writer for model outputs: a bounded queue, Arrow IPC parts, atomic renames.
+"""Background writer for model outputs: a small ring of write slabs, Arrow IPC parts, atomic renames.
 
-The caller's thread validates and copies a batch, then :meth:`OutputWriter.put` hands it over;
-the queue is bounded, so a caller that logs faster than the disk can take blocks instead of growing
-memory. The writer appends batches to one open part per folder and renames the part from its
-temporary name when it is closed (at ``part_bytes``, at :meth:`flush`, or at exit), so a reader
-never sees a half-written part. A failure on the writer thread is kept and raised as
-:class:`~dataquality.exceptions.WriterError` on the next ``put``/``flush``.
+The caller's thread validates each batch and copies it straight into the next free rows of a
+*slab*: a preallocated buffer of a few MiB laid out as the columns of one record batch (ids,
+then embeddings, then logits, each ``capacity`` rows long). A full slab goes to the writer
+thread, which wraps its filled rows in an Arrow record batch without copying and appends it to
+the open part of its folder; the only copy after the caller's is the kernel's, into the page
+cache, in a few large writes. The slab then goes back to the ring.
 
-Each time the thread wakes up it takes everything queued (up to ``coalesce_bytes``) and writes
-the batches bound for one part as a single Arrow record batch: when the caller logs faster than
-the disk takes them, batches pile up and are written in few, large writes, each taking the GIL
-once instead of once per batch.
+There are at most ``slabs`` slabs: a caller that logs faster than the disk takes them waits for
+one to come back instead of growing memory, so memory is bounded by ``slabs * slab_bytes``
+(a single batch larger than a slab gets a slab of its own size for one round).
+
+A part is written under a temporary name and renamed when it is closed (at ``part_bytes``, at
+:meth:`OutputWriter.flush`, or at exit), so a reader never sees a half-written part. Space for
+each record batch is reserved before it is written (``fallocate``, as ``numpy.save`` does), which
+saves the file system allocating it block by block. A failure on the writer thread is kept and
+raised as :class:`~dataquality.exceptions.WriterError` on the next call; slabs are still
+recycled, and later batches are dropped unwritten.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 from pathlib import Path
 
@@ -25,16 +32,35 @@ import numpy as np
 from . import schema as S
 from .exceptions import WriterError
 
-_FLUSH = object()
+_FLUSH = object()  # write what was handed over, close and rename the open parts
+_SYNC = object()  # write what was handed over; parts stay open
 _STOP = object()
 _BUFFER_BYTES = 256 << 10
-_COALESCE_BYTES = 16 << 20  # at most this much is joined into one record batch
+_SLAB_BYTES = 8 << 20
+_SLABS = 4
+_FALLOC_FL_KEEP_SIZE = 1
+
+
+def _fallocate_fn():
+    """Linux ``fallocate(2)``, or None where it is unavailable."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = getattr(libc, "fallocate64", None) or libc.fallocate
+        fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+        fn.restype = ctypes.c_int
+        return fn
+    except (OSError, AttributeError):
+        return None
 
 
 class _Part:
     """One open Arrow IPC file being appended to."""
 
-    def __init__(self, directory: Path, name: str, schema) -> None:
+    def __init__(self, directory: Path, name: str, schema, fallocate=None) -> None:
         import pyarrow as pa
 
         directory.mkdir(parents=True, exist_ok=True)
@@ -44,15 +70,39 @@ class _Part:
         # An IPC batch is several small writes (metadata, validity, ids, padding) and a few large
         # ones; buffering the small ones saves most of the system calls, and a buffer smaller than
         # an embeddings block lets that block go to the file without an extra copy.
-        self.sink = pa.BufferedOutputStream(self.raw, _BUFFER_BYTES) if _BUFFER_BYTES else self.raw
+        self.sink = pa.BufferedOutputStream(self.raw, _BUFFER_BYTES)
         self.writer = pa.ipc.new_file(self.sink, schema)
         self.schema = schema
         self.bytes = 0
+        # fallocate needs a descriptor of the file; pyarrow does not expose its own.
+        self._fallocate = fallocate
+        self._fd = os.open(self.tmp, os.O_WRONLY) if fallocate is not None else None
+        self._reserved = 0
+
+    def reserve(self, nbytes: int) -> None:
+        """Reserve disk space for the next ``nbytes`` (the file's size stays as written)."""
+        if self._fd is None:
+            return
+        pos = self.sink.tell()
+        end = pos + nbytes
+        if end <= self._reserved:
+            return
+        start = max(pos, self._reserved)
+        if self._fallocate(self._fd, _FALLOC_FL_KEEP_SIZE, start, end - start) == 0:
+            self._reserved = end
+        else:  # not supported by this file system: write without reserving
+            self._close_fd()
 
     def write(self, data, nbytes: int) -> None:
-        """Append a record batch, or a table (each of its chunks stays one record batch)."""
+        """Append a record batch."""
+        self.reserve(nbytes + 4096)  # the batch's buffers plus its metadata and padding
         self.writer.write(data)
         self.bytes += nbytes
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
 
     def close(self) -> None:
         try:
@@ -61,14 +111,62 @@ class _Part:
         finally:
             if not self.raw.closed:
                 self.raw.close()
+            self._close_fd()
         os.replace(self.tmp, self.final)
+
+
+class _Slab:
+    """A preallocated buffer that holds the columns of one record batch for one output folder.
+
+    :meth:`bind` lays it out for a key ``(directory, id kind, embedding width or None, logits
+    width)``: ``ids`` (capacity,) int64, ``embs`` (capacity, d) float32, ``logits`` (capacity, k)
+    float32, one after the other. String ids, which have no fixed width, are kept as a list of
+    arrays instead. ``rows`` of them are filled.
+    """
+
+    __slots__ = ("buf", "key", "capacity", "rows", "ids", "embs", "logits", "str_ids")
+
+    def __init__(self) -> None:
+        self.buf: np.ndarray | None = None
+        self.key: tuple | None = None
+        self.capacity = 0
+        self.rows = 0
+
+    def bind(self, key: tuple, min_rows: int, nbytes: int) -> None:
+        _, id_kind, d, k = key
+        row = (8 if id_kind == "i" else 0) + 4 * (d or 0) + 4 * k
+        capacity = max(nbytes // row, min_rows)
+        if self.buf is None or self.buf.nbytes < capacity * row:
+            self.buf = None
+            self.buf = np.empty(capacity * row, dtype=np.uint8)
+        buf, off = self.buf, 0
+        if id_kind == "i":
+            self.ids, self.str_ids, off = buf[: 8 * capacity].view(np.int64), None, 8 * capacity
+        else:
+            self.ids, self.str_ids = None, []
+        if d:
+            self.embs = buf[off : off + 4 * d * capacity].view(np.float32).reshape(capacity, d)
+            off += 4 * d * capacity
+        else:
+            self.embs = None
+        self.logits = buf[off : off + 4 * k * capacity].view(np.float32).reshape(capacity, k)
+        self.key, self.capacity, self.rows = key, capacity, 0
+
+    def columns(self) -> tuple:
+        """(ids, embs or None, logits) of the filled rows: views, except joined string ids."""
+        r = self.rows
+        ids = self.ids[:r] if self.str_ids is None else np.concatenate(self.str_ids)
+        return ids, None if self.embs is None else self.embs[:r], self.logits[:r]
+
+    def release(self) -> None:
+        self.key, self.rows, self.ids, self.embs, self.logits, self.str_ids = None, 0, None, None, None, None
 
 
 def make_batch(ids: np.ndarray, embs: np.ndarray | None, logits: np.ndarray, schema=None):
     """An Arrow record batch (id, emb?, logits) over the numpy buffers, without copying floats.
 
     ``schema``, when given, is the batch's schema (that of the part it goes to); it saves the
-    type inference on the writer thread, which holds the GIL while it builds a batch.
+    type inference.
     """
     import pyarrow as pa
 
@@ -90,36 +188,48 @@ def make_batch(ids: np.ndarray, embs: np.ndarray | None, logits: np.ndarray, sch
 class OutputWriter:
     """Writes batches of model outputs to ``part-<session>-<n>.arrow`` files on a daemon thread.
 
+    The caller fills slabs under :attr:`lock`, either through :meth:`put` (copies validated
+    arrays) or, to validate while copying, through :meth:`slot` and :meth:`commit`::
+
+        with writer.lock:
+            slab, start = writer.slot(directory, "i", d, k, n)
+            ...  # fill slab.embs / slab.logits rows start..start+n; may raise
+            writer.commit(slab, ids)  # the batch now counts; a raise before it wrote nothing
+
     Parameters
     ----------
     session : str
         Token in every part name, so several processes can add parts to one run.
-    max_queue : int
-        Batches waiting to be written before ``put`` blocks. Memory held is at most the
-        ``max_queue`` queued batches, the batches being written (``coalesce_bytes`` and one more
-        batch) and a buffer of about ``coalesce_bytes`` that they are joined in.
+    slabs : int, optional
+        Slabs in the ring (default 4). Memory held is at most ``slabs * slab_bytes`` (more only while a
+        single batch larger than a slab is being written).
+    slab_bytes : int, optional
+        Size of a slab (default 8 MiB); each full slab is one record batch and one large write.
     part_bytes : int
         A part is closed and a new one started once it holds this many bytes.
-    coalesce_bytes : int
-        Queued batches for one part are joined into record batches of up to this size.
     """
 
     def __init__(
         self,
         session: str,
         *,
-        max_queue: int = 32,
+        slabs: int | None = None,
+        slab_bytes: int | None = None,
         part_bytes: int = 512 << 20,
-        coalesce_bytes: int = _COALESCE_BYTES,
     ) -> None:
         self.session = session
+        self.slabs = _SLABS if slabs is None else slabs
+        self.slab_bytes = _SLAB_BYTES if slab_bytes is None else slab_bytes
         self.part_bytes = part_bytes
-        self.coalesce_bytes = coalesce_bytes
-        self._scratch: dict[tuple, np.ndarray] = {}
-        self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        self.lock = threading.RLock()  # the caller's side: the slab being filled
+        self._made = 0
+        self._free: queue.SimpleQueue = queue.SimpleQueue()  # slabs the writer has finished with
+        self._queue: queue.Queue = queue.Queue()  # full slabs and control items, for the thread
+        self._current: _Slab | None = None
         self._error: BaseException | None = None
-        self._parts: dict[tuple[Path, tuple], _Part] = {}
+        self._parts: dict[tuple, _Part] = {}
         self._counter = 0
+        self._fallocate = None
         self._thread = threading.Thread(target=self._loop, name="dq-output-writer", daemon=True)
         self._thread.start()
 
@@ -133,83 +243,158 @@ class OutputWriter:
                 f"{type(err).__name__}: {err}. Batches logged after the failure were not written."
             ) from err
 
-    def put(self, directory: Path, ids: np.ndarray, embs: np.ndarray | None, logits: np.ndarray) -> None:
-        """Queue one validated, caller-owned batch for ``directory``. Blocks when the queue is full."""
+    def slot(self, directory: Path, id_kind: str, d: int | None, k: int, n: int) -> tuple[_Slab, int]:
+        """A slab bound to this key with ``n`` free rows from the returned start row.
+
+        Call with :attr:`lock` held, fill the rows, then :meth:`commit`. Until then the rows do
+        not count: an exception while filling them leaves nothing logged. Blocks while every
+        slab is waiting to be written.
+        """
         self.raise_if_failed()
-        self._queue.put((directory, ids, embs, logits))
+        slab = self._current
+        key = (directory, id_kind, d, k)
+        if slab is not None and (slab.key != key or slab.rows + n > slab.capacity):
+            self._submit()
+            slab = None
+        if slab is None:
+            slab = self._take()
+            slab.bind(key, n, self.slab_bytes)
+            self._current = slab
+        return slab, slab.rows
+
+    def commit(self, slab: _Slab, ids: np.ndarray, logits: np.ndarray | None = None) -> None:
+        """Count the next ``len(ids)`` rows of ``slab`` (from :meth:`slot`) as logged.
+
+        ``ids`` (validated, small) are copied into the slab here, and ``logits`` when given;
+        the embeddings (and logits not given here) must already be in place.
+        """
+        r, n = slab.rows, ids.shape[0]
+        if slab.str_ids is None:
+            slab.ids[r : r + n] = ids
+        else:
+            slab.str_ids.append(ids)
+        if logits is not None:
+            slab.logits[r : r + n] = logits
+        slab.rows = r + n
+        if slab.capacity - slab.rows < n:  # the next batch of this size will not fit: write it now
+            self._submit()
+
+    def put(self, directory: Path, ids: np.ndarray, embs: np.ndarray | None, logits: np.ndarray) -> None:
+        """Copy one validated batch into slabs (over several, in order, where one is too small)."""
+        key = (directory, ids.dtype.kind, None if embs is None else embs.shape[1], logits.shape[1])
+        with self.lock:
+            self.raise_if_failed()
+            start, n = 0, ids.shape[0]
+            while start < n:
+                slab = self._current
+                if slab is None or slab.key != key or slab.rows == slab.capacity:
+                    self._submit()
+                    slab = self._current = self._take()
+                    slab.bind(key, 1, self.slab_bytes)
+                r = slab.rows
+                m = min(slab.capacity - r, n - start)
+                if embs is not None:
+                    slab.embs[r : r + m] = embs[start : start + m]
+                self.commit(slab, ids[start : start + m], logits[start : start + m])
+                start += m
+
+    def drain(self) -> None:
+        """Hand over the partly filled slab and wait until the thread has written everything
+        handed over (parts stay open). Does not raise: see :meth:`raise_if_failed`."""
+        self._control(_SYNC)
 
     def flush(self) -> None:
-        """Wait until every queued batch is on disk and every open part is closed and renamed."""
-        if self._thread.is_alive():
-            done = threading.Event()
-            self._queue.put((_FLUSH, done))
-            while not done.wait(0.5):
-                if not self._thread.is_alive():
-                    break
+        """Write everything logged so far, close the open parts and rename them into place."""
+        self._control(_FLUSH)
         self.raise_if_failed()
 
     def close(self) -> None:
-        """Flush, then stop the thread."""
+        """Flush, then stop the thread and drop the slabs."""
         try:
             self.flush()
         finally:
             if self._thread.is_alive():
                 self._queue.put((_STOP, None))
                 self._thread.join()
+            self._current = None
+            while True:
+                try:
+                    self._free.get_nowait()
+                except queue.Empty:
+                    break
 
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def _control(self, what) -> None:
+        with self.lock:
+            self._submit()
+        if self._thread.is_alive():
+            done = threading.Event()
+            self._queue.put((what, done))
+            while not done.wait(0.5):
+                if not self._thread.is_alive():
+                    break
+
+    def _submit(self) -> None:
+        """Hand the slab being filled to the writer thread (with the lock held)."""
+        slab, self._current = self._current, None
+        if slab is None:
+            return
+        if slab.rows:
+            self._queue.put(slab)
+        else:
+            slab.release()
+            self._free.put(slab)
+
+    def _take(self) -> _Slab:
+        """A free slab: a recycled one, a new one while fewer than ``slabs`` exist, else wait."""
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            pass
+        if self._made < self.slabs:
+            self._made += 1
+            return _Slab()
+        while True:
+            try:
+                return self._free.get(timeout=0.5)
+            except queue.Empty:
+                self.raise_if_failed()
+                if not self._thread.is_alive():
+                    raise WriterError(
+                        "The background writer stopped; model outputs cannot be logged to this writer."
+                    ) from None
+
     # -- writer thread -------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        self._fallocate = _fallocate_fn()
         while True:
-            items = self._take()
+            item = self._queue.get()
             try:
-                self._handle(items)
-                if items[-1][0] is _STOP:
+                if isinstance(item, _Slab):
+                    try:
+                        self._guard(self._write, item)
+                    finally:
+                        self._recycle(item)
+                    continue
+                what, done = item
+                if what is not _SYNC:
+                    self._guard(self._close_parts)
+                if done is not None:
+                    done.set()
+                if what is _STOP:
                     return
             finally:
-                for _ in items:
-                    self._queue.task_done()
+                self._queue.task_done()
 
-    def _take(self) -> list:
-        """Block for one item, then take what else is queued, up to a control item or
-        ``coalesce_bytes`` of batches.
-
-        It does not wait for more: a caller that logs between training steps gets its batch
-        written while it computes the next one (the thread's work overlaps the step, not the
-        next call), and one that logs faster than the disk finds its batches coalesced.
-        """
-        items = [self._queue.get()]
-        if items[0][0] is _FLUSH or items[0][0] is _STOP:
-            return items
-        nbytes = _nbytes(items[0])
-        while nbytes < self.coalesce_bytes:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            items.append(item)
-            if item[0] is _FLUSH or item[0] is _STOP:
-                break
-            nbytes += _nbytes(item)
-        return items
-
-    def _handle(self, items: list) -> None:
-        run: list = []
-        for item in items:
-            head = item[0]
-            if head is _FLUSH or head is _STOP:
-                self._guard(self._write, run)
-                run = []
-                self._guard(self._close_parts)
-                if head is _FLUSH:
-                    item[1].set()
-            else:
-                run.append(item)
-        self._guard(self._write, run)
+    def _recycle(self, slab: _Slab) -> None:
+        if slab.buf is not None and slab.buf.nbytes > 2 * self.slab_bytes:
+            slab.buf = None  # grown for one large batch: give the memory back
+        slab.release()
+        self._free.put(slab)
 
     def _guard(self, fn, *args) -> None:
         """Run ``fn``; keep the first failure for the caller's thread (re-raised on its next call)."""
@@ -219,58 +404,29 @@ class OutputWriter:
             if self._error is None:
                 self._error = e
 
-    def _write(self, run: list) -> None:
-        """Write batches in arrival order, those bound for one part joined into one record batch.
+    def _write(self, slab: _Slab) -> None:
+        """Append the filled rows of ``slab`` to the open part of its folder as one record batch.
 
         After a failure, drop them unwritten.
         """
-        if not run or self._error is not None:
+        if self._error is not None or not slab.rows:
             return
-        groups: dict[tuple, list] = {}
-        for directory, ids, embs, logits in run:
-            # The part's schema follows from the id kind and the widths.
-            key = (directory, ids.dtype.kind, None if embs is None else embs.shape[1], logits.shape[1])
-            groups.setdefault(key, []).append((ids, embs, logits))
-        for key, batches in groups.items():
-            part = self._parts.get(key)
-            if len(batches) == 1:
-                ids, embs, logits = batches[0]
-            else:
-                ids = np.concatenate([b[0] for b in batches])
-                embs = None if key[2] is None else self._join([b[1] for b in batches], "embs")
-                logits = self._join([b[2] for b in batches], "logits")
-            batch = make_batch(ids, embs, logits, None if part is None else part.schema)
-            nbytes = ids.nbytes + logits.nbytes + (0 if embs is None else embs.nbytes)
-            if part is None:
-                self._counter += 1
-                name = f"part-{self.session}-{self._counter:05d}{S.OUTPUT_PART_SUFFIX}"
-                part = self._parts[key] = _Part(key[0], name, batch.schema)
-            part.write(batch, nbytes)
-            del batch  # the scratch buffers are reused by the next write
-            if part.bytes >= self.part_bytes:
-                del self._parts[key]
-                part.close()
-
-    def _join(self, arrays: list, name: str) -> np.ndarray:
-        """Concatenate float32 matrices of one width into a reused scratch buffer.
-
-        The buffer is only read by the write that follows (the record batch wraps it without
-        copying, and the IPC writer has copied it to the file when ``write`` returns), so reusing
-        it saves allocating, and faulting in, ``coalesce_bytes`` per write.
-        """
-        rows = sum(a.shape[0] for a in arrays)
-        width = arrays[0].shape[1]
-        key = (name, width)
-        buf = self._scratch.get(key)
-        if buf is None or buf.shape[0] < rows:
-            self._scratch.pop(key, None)
-            buf = self._scratch[key] = np.empty((rows, width), dtype=np.float32)
-        out = buf[:rows]
-        np.concatenate(arrays, out=out)
-        return out
+        key = slab.key
+        ids, embs, logits = slab.columns()
+        part = self._parts.get(key)
+        batch = make_batch(ids, embs, logits, None if part is None else part.schema)
+        nbytes = ids.nbytes + logits.nbytes + (0 if embs is None else embs.nbytes)
+        if part is None:
+            self._counter += 1
+            name = f"part-{self.session}-{self._counter:05d}{S.OUTPUT_PART_SUFFIX}"
+            part = self._parts[key] = _Part(key[0], name, batch.schema, self._fallocate)
+        part.write(batch, nbytes)
+        del batch
+        if part.bytes >= self.part_bytes:
+            del self._parts[key]
+            part.close()
 
     def _close_parts(self) -> None:
-        self._scratch.clear()  # idle until the next batch: give the memory back
         parts, self._parts = list(self._parts.values()), {}
         errors = []
         for part in parts:
@@ -280,8 +436,3 @@ class OutputWriter:
                 errors.append(e)
         if errors and self._error is None:
             self._error = errors[0]
-
-
-def _nbytes(item: tuple) -> int:
-    _, ids, embs, logits = item
-    return ids.nbytes + logits.nbytes + (0 if embs is None else embs.nbytes)
