@@ -8,7 +8,7 @@ mutate after the call returns.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -140,10 +140,14 @@ def as_matrix(
     arg: str,
     n_rows: int,
     width: int | None = None,
-    width_hint: str = "",
+    width_hint: str | Callable[[], str] = "",
 ) -> np.ndarray:
     """Check the type and shape of a (n_rows, width) numeric matrix; return it as an array,
-    not copied where it already is one (:func:`copy_finite` makes the validated copy)."""
+    not copied where it already is one (:func:`copy_finite` makes the validated copy).
+
+    ``width_hint`` (a string, or a function returning one, called only for the message) says
+    where ``width`` comes from.
+    """
     if x is None:
         raise SchemaError(f"{fn}: `{arg}` is required; got None.")
     arr = x if type(x) is np.ndarray else to_numpy(x, fn=fn, arg=arg)
@@ -151,9 +155,10 @@ def as_matrix(
         raise InputTypeError(f"{fn}: `{arg}` must be numeric; got dtype {arr.dtype}.")
     if arr.ndim != 2 or arr.shape[0] != n_rows or (width is not None and arr.shape[1] != width):
         want = f"(n_samples, {'d' if width is None else width})"
+        hint = width_hint() if callable(width_hint) else width_hint
         raise ShapeError(
             f"{fn}: `{arg}` must have shape {want} = ({n_rows}, "
-            f"{'d' if width is None else width}) to match `ids`{width_hint}; got {arr.shape}."
+            f"{'d' if width is None else width}) to match `ids`{hint}; got {arr.shape}."
         )
     if arr.shape[1] == 0:
         raise ShapeError(f"{fn}: `{arg}` must have at least one column; got shape {arr.shape}.")

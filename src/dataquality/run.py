@@ -734,7 +734,7 @@ class Run:
                 d = m["embedding_dim"]
                 embs_src = as_matrix(
                     embs, fn=fn, arg="embs", n_rows=n, width=d,
-                    width_hint=f" and the embedding width {d} of earlier batches" if d else "",
+                    width_hint=lambda: f" and the embedding width {d} of earlier batches" if d else "",
                 )
             logits_src = self._logits_source(logits, probs, n, fn)
             if embs_src is None:
@@ -831,8 +831,9 @@ class Run:
         as it is (see ``copy_finite``), else logits computed from sigmoid outputs or probs."""
         labels = self.labels
         width = len(labels) if labels is not None else self.manifest.get("logits_dim")
-        hint = f" and the {width} labels set by dq.set_labels_for_run" if labels is not None else (
-            f" and the {width} logit columns of earlier batches" if width else "")
+        def hint() -> str:  # for the message only
+            return f" and the {width} labels set by dq.set_labels_for_run" if labels is not None else (
+                f" and the {width} logit columns of earlier batches" if width else "")
         if (logits is None) == (probs is None):
             raise ShapeError(f"{fn}: pass exactly one of `logits` and `probs`; got {'both' if logits is not None else 'neither'}.")
         arg = "logits" if logits is not None else "probs"

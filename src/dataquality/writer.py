@@ -36,7 +36,7 @@ _FLUSH = object()  # write what was handed over, close and rename the open parts
 _SYNC = object()  # write what was handed over; parts stay open
 _STOP = object()
 _BUFFER_BYTES = 256 << 10
-_SLAB_BYTES = 8 << 20
+_SLAB_BYTES = 2 << 20
 _SLABS = 4
 _FALLOC_FL_KEEP_SIZE = 1
 
@@ -204,7 +204,7 @@ class OutputWriter:
         Slabs in the ring (default 4). Memory held is at most ``slabs * slab_bytes`` (more only while a
         single batch larger than a slab is being written).
     slab_bytes : int, optional
-        Size of a slab (default 8 MiB); each full slab is one record batch and one large write.
+        Size of a slab (default 2 MiB); each full slab is one record batch and one large write.
     part_bytes : int
         A part is closed and a new one started once it holds this many bytes.
     """
@@ -224,7 +224,10 @@ class OutputWriter:
         self.lock = threading.RLock()  # the caller's side: the slab being filled
         self._made = 0
         self._free: queue.SimpleQueue = queue.SimpleQueue()  # slabs the writer has finished with
-        self._queue: queue.Queue = queue.Queue()  # full slabs and control items, for the thread
+        # Full slabs and control items, for the thread. Unbounded, yet it never holds more than
+        # ``slabs`` slabs. A SimpleQueue: handing a slab over wakes the thread, and its put is
+        # the cheapest way to do that from the caller's thread.
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._current: _Slab | None = None
         self._error: BaseException | None = None
         self._parts: dict[tuple, _Part] = {}
@@ -373,22 +376,19 @@ class OutputWriter:
         self._fallocate = _fallocate_fn()
         while True:
             item = self._queue.get()
-            try:
-                if isinstance(item, _Slab):
-                    try:
-                        self._guard(self._write, item)
-                    finally:
-                        self._recycle(item)
-                    continue
-                what, done = item
-                if what is not _SYNC:
-                    self._guard(self._close_parts)
-                if done is not None:
-                    done.set()
-                if what is _STOP:
-                    return
-            finally:
-                self._queue.task_done()
+            if isinstance(item, _Slab):
+                try:
+                    self._guard(self._write, item)
+                finally:
+                    self._recycle(item)
+                continue
+            what, done = item
+            if what is not _SYNC:
+                self._guard(self._close_parts)
+            if done is not None:
+                done.set()
+            if what is _STOP:
+                return
 
     def _recycle(self, slab: _Slab) -> None:
         if slab.buf is not None and slab.buf.nbytes > 2 * self.slab_bytes:
