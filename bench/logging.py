@@ -9,6 +9,11 @@ Prints one JSON object. Every figure is compared with a baseline measured in the
 (b) end-to-end write throughput (every batch logged back to back, then ``run.flush()``) against
     ``np.save`` of the same bytes into the same directory, each after ``os.sync()``, in
     alternating order; goal: the median over repetitions of the per-repetition ratio >= 0.70.
+    Both write into the page cache (neither times an fsync), to fresh files in one directory,
+    and both reserve the files' blocks first: ``np.save`` (``ndarray.tofile``) calls
+    ``fallocate`` before its single write, and the writer does the same before each record
+    batch. Without that reservation a plain ``write()`` of the same array is about a third
+    slower on this machine's ext4, so the comparison is like for like only with both doing it.
 (c) peak RSS while logging outputs, in a fresh process that logs N batches against one that
     logs 10 x N batches (1 epoch vs 10 epochs of the same samples); goal: ratio <= 1.15. The
     run keeps the ids of the current epoch per split (a bitmap of one byte per id for integer

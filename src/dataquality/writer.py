@@ -8,8 +8,9 @@ the open part of its folder; the only copy after the caller's is the kernel's, i
 cache, in a few large writes. The slab then goes back to the ring.
 
 There are at most ``slabs`` slabs: a caller that logs faster than the disk takes them waits for
-one to come back instead of growing memory, so memory is bounded by ``slabs * slab_bytes``
-(a single batch larger than a slab gets a slab of its own size for one round).
+one to come back instead of growing memory, so memory is bounded by ``slabs * slab_bytes`` (plus
+half a batch per slab, as a slab holds whole batches; a single batch larger than a slab gets a
+slab of its own size for one round).
 
 A part is written under a temporary name and renamed when it is closed (at ``part_bytes``, at
 :meth:`OutputWriter.flush`, or at exit), so a reader never sees a half-written part. Space for
@@ -118,7 +119,8 @@ class _Part:
 class _Slab:
     """A preallocated buffer that holds the columns of one record batch for one output folder.
 
-    :meth:`bind` lays it out for a key ``(directory, id kind, embedding width or None, logits
+    :meth:`bind` lays it out, for about ``nbytes`` and a whole number of batches of the first
+    batch's size, for a key ``(directory, id kind, embedding width or None, logits
     width)``: ``ids`` (capacity,) int64, ``embs`` (capacity, d) float32, ``logits`` (capacity, k)
     float32, one after the other. String ids, which have no fixed width, are kept as a list of
     arrays instead. ``rows`` of them are filled.
@@ -135,7 +137,9 @@ class _Slab:
     def bind(self, key: tuple, min_rows: int, nbytes: int) -> None:
         _, id_kind, d, k = key
         row = (8 if id_kind == "i" else 0) + 4 * (d or 0) + 4 * k
-        capacity = max(nbytes // row, min_rows)
+        # A whole number of batches of the first one's size (the usual case: every batch the
+        # same size), as close to ``nbytes`` as that allows, so that full slabs have no gaps.
+        capacity = max(1, round(nbytes / (row * min_rows))) * min_rows
         if self.buf is None or self.buf.nbytes < capacity * row:
             self.buf = None
             self.buf = np.empty(capacity * row, dtype=np.uint8)
@@ -201,8 +205,9 @@ class OutputWriter:
     session : str
         Token in every part name, so several processes can add parts to one run.
     slabs : int, optional
-        Slabs in the ring (default 4). Memory held is at most ``slabs * slab_bytes`` (more only while a
-        single batch larger than a slab is being written).
+        Slabs in the ring (default 4). Memory held is at most ``slabs * slab_bytes``, plus half
+        a batch per slab (a slab holds whole batches), more only while a single batch larger
+        than a slab is being written.
     slab_bytes : int, optional
         Size of a slab (default 2 MiB); each full slab is one record batch and one large write.
     part_bytes : int
