@@ -544,3 +544,33 @@ def test_fewer_token_rows_than_token_indices_fails_at_finish(logged):
     with pytest.raises(ShapeError, match=r"^dq\.finish: .*fewer token rows than .*text_token_indices for ids \[1\]"):
         dq.finish()
     assert not (logged.paths.results("training") / "samples.parquet").exists()
+
+
+def test_token_rows_of_a_sample_stay_together_across_writer_slabs(dq_home):
+    """Batches of long sentences fill several of the writer's slabs; a sample's token rows must
+    never be split over two record batches (finish() would count it twice)."""
+    labels = ["O", "B-PER", "I-PER"]
+    dq.init("text_ner", project_name="slabs", run_name="r")
+    dq.set_labels_for_run(labels)
+    dq.set_tagging_schema("BIO")
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(400):
+        words = [f"w{j}" for j in range(int(rng.integers(20, 60)))]
+        text = " ".join(words)
+        offs = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+        rows.append({"id": i, "text": text, "text_token_indices": offs, "gold_spans": [{"start": 0, "end": 2, "label": "PER"}]})
+    dq.log_dataset(pd.DataFrame(rows), split="training")
+    n_tokens = sum(len(r["text_token_indices"]) for r in rows)
+    assert n_tokens * 384 * 4 > 3 * (2 << 20)  # several slabs' worth per epoch
+    for ep in range(2):
+        dq.set_epoch(ep)
+        dq.set_split("training")
+        for a in range(0, 400, 64):
+            b = rows[a:a + 64]
+            dq.log_model_outputs(ids=[r["id"] for r in b],
+                                 embs=[rng.normal(size=(len(r["text_token_indices"]), 384)).astype(np.float32) for r in b],
+                                 logits=[rng.normal(size=(len(r["text_token_indices"]), 3)).astype(np.float32) for r in b])
+    dq.finish(verbose=False)
+    df = dq.metrics.get_dataframe("slabs", "r", "training")
+    assert sorted(df["id"]) == list(range(400))

@@ -184,8 +184,14 @@ def test_openapi_documents_every_route_and_docs_page(client):
     docs = client.get("/api/docs")
     assert docs.status_code == 200 and "openapi.json" in docs.text
     home = client.get("/")
-    assert home.status_code == 200 and "/api/docs" in home.text
-    assert client.get("/runs/filt/main").status_code == 200  # client-side routes get the page
+    # the built single-page app (the package build makes it; see hatch_build.py)
+    assert home.status_code == 200 and '<div id="app">' in home.text and "/assets/" in home.text
+    page = client.get("/runs/filt/main?split=training&view=map")  # client-side routes get the page
+    assert page.status_code == 200 and page.text == home.text
+    asset = re.search(r'src="(/assets/[^"]+\.js)"', home.text).group(1)
+    js = client.get(asset)
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    assert client.get("/assets/../../../app.py").status_code in (200, 404) and "FastAPI" not in client.get("/assets/../../../app.py").text
     assert client.get("/api/nope").status_code == 404
 
 

@@ -288,23 +288,22 @@ class OutputWriter:
             self._submit()
 
     def put(self, directory: Path, ids: np.ndarray, embs: np.ndarray | None, logits: np.ndarray) -> None:
-        """Copy one validated batch into slabs (over several, in order, where one is too small)."""
+        """Copy one validated batch into one slab, whole: its rows are never split over two
+        record batches (NER logs one row per token, and ``finish()`` reads a sample's tokens as
+        one run of equal ids within a batch). A batch larger than a slab gets a slab of its own."""
         key = (directory, ids.dtype.kind, None if embs is None else embs.shape[1], logits.shape[1])
+        n = ids.shape[0]
         with self.lock:
             self.raise_if_failed()
-            start, n = 0, ids.shape[0]
-            while start < n:
-                slab = self._current
-                if slab is None or slab.key != key or slab.rows == slab.capacity:
-                    self._submit()
-                    slab = self._current = self._take()
-                    slab.bind(key, 1, self.slab_bytes)
-                r = slab.rows
-                m = min(slab.capacity - r, n - start)
-                if embs is not None:
-                    slab.embs[r : r + m] = embs[start : start + m]
-                self.commit(slab, ids[start : start + m], logits[start : start + m])
-                start += m
+            slab = self._current
+            if slab is None or slab.key != key or slab.capacity - slab.rows < n:
+                self._submit()
+                slab = self._current = self._take()
+                slab.bind(key, n, self.slab_bytes)
+            r = slab.rows
+            if embs is not None:
+                slab.embs[r : r + n] = embs
+            self.commit(slab, ids, logits)
 
     def drain(self) -> None:
         """Hand over the partly filled slab and wait until the thread has written everything
