@@ -23,7 +23,7 @@ SETTINGS: dict[str, tuple[type, float, float, Any, str]] = {
     "map_fit_max": (int, 10, 10_000_000, 20_000, "training samples UMAP is fitted on; the rest are placed by neighbours"),
     "cluster_min_size": (int, 2, 10_000_000, None, "HDBSCAN min_cluster_size (default: 1% of the fitted samples, at least 10)"),
     "drift_k": (int, 1, 500, 10, "training neighbours whose mean distance measures drift"),
-    "drift_local_scale": (float, 0.0, 4.0, 0.5,
+    "drift_local_scale": (float, 0.0, 4.0, 0.25,
                           "exponent of the local scaling of the drift distance by the spread of the training "
                           "neighbours (0 = plain mean k-NN distance)"),
     "drift_whitening": (float, 0.0, 0.5, 0.25,
