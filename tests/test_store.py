@@ -300,7 +300,7 @@ def test_batches_larger_than_a_slab_and_mixed_folders(dq_home, started, monkeypa
     dq.log_model_outputs(ids=np.arange(100, 123), embs=embs[8:31], logits=logits[8:31], split="validation", epoch=0)
     dq.log_model_outputs(ids=np.arange(3, 8), embs=embs[3:8], logits=logits[3:8])
     dq.log_model_outputs(ids=np.arange(123, 130), embs=embs[31:], logits=logits[31:], split="validation", epoch=0)
-    # without embeddings a row is 20 bytes: 21 to a slab; 30 rows are copied into two slabs
+    # without embeddings a row is 20 bytes: 21 to a slab; 30 rows get a slab of their own
     dq.log_dataset(make_df(30, start=200), split="test")
     dq.log_model_outputs(ids=np.arange(200, 230), logits=logits[8:], exclude_embs=True, split="test", epoch=0)
     assert started._writer._made <= started._writer.slabs
