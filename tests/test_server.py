@@ -213,6 +213,9 @@ def test_summary_training_matches_dq_metrics(client, store):
     s2 = ok(client.get(f"{BASE}/training/summary", params={"filter": f}))
     sub = df[df["source"] == "web"]
     assert s2["n_samples"] == len(sub) and s2["accuracy"] == pytest.approx((sub["gold"] == sub["pred"]).mean())
+    # the split's alerts and clusters stay listed, marked as of the whole split
+    assert s2["split_wide"] == ["alerts", "clusters"] and s2["alerts"] == s["alerts"] and s2["clusters"] == s["clusters"]
+    assert "split_wide" not in s
 
 
 def test_summary_inference_has_drift(client):

@@ -112,18 +112,18 @@ export function SummaryView() {
         )}
         {d && (
           <section class="panel">
-            <h3>Alerts</h3>
+            <h3>Alerts{(d.split_wide || []).includes('alerts') ? ' (whole split)' : ''}</h3>
             <Alerts alerts={d.alerts} />
           </section>
         )}
         {d && d.clusters && d.clusters.length > 0 && (
           <section class="panel">
-            <h3>Clusters</h3>
+            <h3>Clusters{(d.split_wide || []).includes('clusters') ? ' (whole split)' : ''}</h3>
             <table class="grid small" data-testid="clusters">
               <thead><tr><th>cluster</th><th>size</th><th>top words</th><th>mean DEP</th><th>F1</th></tr></thead>
               <tbody>
                 {d.clusters.map((c) => (
-                  <tr key={c.cluster_id} class="clickable" data-cluster={c.cluster_id} onClick={() => setFilter({ cluster_id: [c.cluster_id] })}>
+                  <tr key={c.cluster_id} class="clickable" data-cluster={c.cluster_id} onClick={() => applyAlertFilter(c.filter || { cluster_id: [c.cluster_id] })}>
                     <td>{c.cluster_id < 0 ? 'noise' : c.cluster_id}</td><td>{c.size}</td><td>{(c.words || []).join(', ')}</td>
                     <td>{fmt(c.mean_dep)}</td><td>{fmt(c.f1)}</td>
                   </tr>

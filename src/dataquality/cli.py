@@ -8,14 +8,33 @@ import sys
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import DemoConfig, run_demo
+    from .demo import DemoConfig, NerDemoConfig, run_demo, run_ner_demo
 
-    cfg = DemoConfig(
-        n_train=args.train, n_validation=args.validation, n_test=args.test,
-        n_inference=args.inference, epochs=args.epochs, seed=args.seed,
-        project_name=args.project, run_name=args.run,
-    )
-    run_demo(cfg, root=args.root)
+    url_run = None
+    if args.task in ("classification", "all"):
+        cfg = DemoConfig(
+            n_train=args.train, n_validation=args.validation, n_test=args.test,
+            n_inference=args.inference, epochs=args.epochs, seed=args.seed,
+            project_name=args.project, run_name=args.run,
+        )
+        run_demo(cfg, root=args.root)
+        url_run = (cfg.project_name, cfg.run_name)
+    if args.task in ("ner", "all"):
+        ncfg = NerDemoConfig(seed=args.seed, project_name=args.project)
+        run_ner_demo(ncfg, root=args.root)
+        url_run = url_run or (ncfg.project_name, ncfg.run_name)
+    if args.no_serve:
+        return 0
+    from .exceptions import DataQualityError
+    from .server.runner import serve
+
+    try:  # the console over the demo's store, until Ctrl-C
+        serve(args.root, port=args.port, open_run=url_run)
+    except KeyboardInterrupt:
+        pass
+    except (DataQualityError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -54,7 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=None, help="store root (default $DQ_HOME or ~/.dataquality)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="train a small real classifier (MiniLM + MLP on Rotten Tomatoes), log it, finish")
+    p = sub.add_parser("demo", help="log two small real training runs (MiniLM + MLP on Rotten Tomatoes reviews; "
+                       "MiniLM token states + linear head on WNUT-16 tweets for NER), finish, open the console")
+    p.add_argument("--task", choices=("all", "classification", "ner"), default="all",
+                   help="which demo runs to log (default both)")
+    p.add_argument("--no-serve", action="store_true", help="finish and exit instead of serving the console")
+    p.add_argument("--port", type=int, default=8765, help="console port (any free port when taken)")
     p.add_argument("--train", type=int, default=2000)
     p.add_argument("--validation", type=int, default=500)
     p.add_argument("--test", type=int, default=500)

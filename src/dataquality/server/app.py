@@ -276,6 +276,12 @@ def _router(app: FastAPI) -> APIRouter:
         for extra in ("drift", "flags", "map", "training_dynamics"):
             if extra in sig and extra not in out:
                 out[extra] = sig[extra]
+        if not f.is_empty() and per_sample:
+            # the split's alerts and clusters stay listed under a filter (they are of the whole split)
+            whole = M.get_run_summary(project, run, split, inference_name, root=root())
+            out["split_wide"] = [k for k in ("alerts", "clusters") if k in whole and k not in out]
+            for k in out["split_wide"]:
+                out[k] = whole[k]
         return out
 
     @r.get(split_path + "/confusion", tags=["split"], summary="Confusion matrix of the filtered rows (NER: of spans)")

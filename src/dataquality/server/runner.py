@@ -81,8 +81,10 @@ def _allowed_hosts(host: str):
 
 
 def serve(root: str | os.PathLike | None = None, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-          token: str | None = None, log_level: str = "warning") -> None:
-    """Serve the console in the foreground until interrupted (``dq serve``)."""
+          token: str | None = None, log_level: str = "warning", open_run: tuple[str, str] | None = None) -> None:
+    """Serve the console in the foreground until interrupted (``dq serve``). ``open_run``:
+    ``(project, run)`` whose page URL to print (``dq demo``); when ``port`` is taken and
+    ``open_run`` is given, any free port is used instead."""
     _require()
     import uvicorn
 
@@ -94,11 +96,16 @@ def serve(root: str | os.PathLike | None = None, *, host: str = "127.0.0.1", por
     try:
         sock = _bind(host, port)
     except OSError as e:
-        raise ConfigurationError(f"dq serve: cannot listen on {host}:{port} ({e.strerror}); pass another --port.") from None
+        if open_run is None:
+            raise ConfigurationError(f"dq serve: cannot listen on {host}:{port} ({e.strerror}); pass another --port.") from None
+        sock = _bind(host, 0)
     port = sock.getsockname()[1]
     app = create_app(root, token=tok, allowed_hosts=_allowed_hosts(host))
-    print(f"dataquality console over {store.root_dir(root)}")
-    print(f"  {url_for(host, port, token=tok)}")
+    print(f"dataquality console over {store.root_dir(root)} (Ctrl-C to stop)")
+    if open_run is not None:
+        print(f"  open {url_for(host, port, open_run[0], open_run[1], token=tok)}")
+    else:
+        print(f"  {url_for(host, port, token=tok)}")
     if tok and not token:
         print(f"  access token (shown once): {tok}")
     print("  API docs: " + url_for(host, port).rstrip("/") + "/api/docs" + ("  (send the token)" if tok else ""))
