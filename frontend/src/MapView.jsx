@@ -164,13 +164,11 @@ export function MapView() {
       if (b && b.width > 0 && b.height > 0) sp.set({ width: b.width, height: b.height });
     });
     ro.observe(wrap.current);
-    window.__dqMap = { scatterplot: sp, n: m.n, toData: (gx, gy) => [m.cx + gx * m.half, m.cy + gy * m.half] };
     return () => {
       ro.disconnect();
       canvas.current?.removeEventListener('pointerdown', onDown, true);
       sp.destroy();
       plot.current = null;
-      window.__dqMap = undefined;
     };
   }, [m]);
 
