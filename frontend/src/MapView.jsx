@@ -2,7 +2,7 @@
 // Colour by gold / pred / DEP / cluster; points the global filter leaves out stay in grey. Pan and
 // zoom with the mouse; the lasso (toolbar, or Shift-drag) sets the filter: a new selection, or
 // added to (Ctrl/⌘) or subtracted from (Alt) the current one. Hover shows a sample; a click opens it.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import createScatterplot from 'regl-scatterplot';
 import { get, getArrow } from './api.js';
 import { editsVersion, filter, filterKey, navigate, route, runInfo, setFilter, splitInfo } from './state.js';
@@ -86,7 +86,6 @@ export function MapView() {
   const [hover, setHover] = useState(null);
   const [tool, setTool] = useState('pan');
   const [op, setOp] = useState('new');
-  const [status, setStatus] = useState('');
   const mods = useRef({ add: false, sub: false });
   const latest = useRef({});
   const drawing = useRef({ busy: false, next: null });
@@ -158,7 +157,8 @@ export function MapView() {
     });
     sp.subscribe('pointOver', (i) => setHover({ i }));
     sp.subscribe('pointOut', () => setHover(null));
-    sp.subscribe('view', () => setStatus('view changed'));
+    // a pan or zoom: marked on the element, not in component state (no re-render per frame)
+    sp.subscribe('view', () => { if (wrap.current) wrap.current.dataset.status = 'view changed'; });
     const ro = new ResizeObserver(() => {
       const b = wrap.current?.getBoundingClientRect();
       if (b && b.width > 0 && b.height > 0) sp.set({ width: b.width, height: b.height });
@@ -185,8 +185,10 @@ export function MapView() {
       const { cat, colors } = encode(m, md, labels, mk.mask);
       p.set({ colorBy: 'valueA', pointColor: colors });
       p.draw({ x: m.nx, y: m.ny, valueA: cat }, { zDataType: 'categorical', preventFilterReset: true }).then(() => {
-        if (wrap.current) wrap.current.dataset.drawn = `${md}:${mk.key}`;
-        setStatus(`drawn ${m.n} points`);
+        if (wrap.current) {
+          wrap.current.dataset.drawn = `${md}:${mk.key}`;
+          wrap.current.dataset.status = `drawn ${m.n} points`;
+        }
       }, (e) => setError(e)).finally(() => {
         drawing.current.busy = false;
         const nxt = drawing.current.next;
@@ -204,7 +206,7 @@ export function MapView() {
   if (!s.has_map) {
     return <p class="empty">This split has no map: it is computed by <code>dq.finish()</code> from the embeddings{isNer ? ' (NER maps spans, not samples)' : ''}.</p>;
   }
-  const legend = m ? encode(m, mode, labels, null).legend : [];
+  const legend = useMemo(() => (m ? encode(m, mode, labels, null).legend : []), [m, mode, labels.join('\u0001')]);
   return (
     <div class="mapview">
       <div class="toolbar">
@@ -230,7 +232,7 @@ export function MapView() {
         </span>
       </div>
       <ErrorBox error={error} />
-      <div class="mapwrap" ref={wrap} data-testid="map" data-status={status}>
+      <div class="mapwrap" ref={wrap} data-testid="map">
         <canvas ref={canvas} />
         {hover && m && <Hover i={hover.i} path={path} inference_name={inference_name} columns={s.columns} />}
         <div class="legend">
