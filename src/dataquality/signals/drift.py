@@ -158,15 +158,15 @@ def _row_weights(emb: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _metric(ref: dict, index, emb: np.ndarray) -> None:
-    """Set up the search in the drift metric: an exact index of the whitened training rows, or the
-    per-row weights that let an IVF index score its lists with whitened queries."""
+    """Set up the search in the drift metric: each training row's 1 / ‖W x̂‖ (with which an IVF
+    index scores its lists with whitened queries, and the local scale sums whitened neighbours),
+    and for an exact index an exact index of the whitened training rows."""
     w = ref["whitening"]
     ref["search_index"], ref["row_weights"] = index, None
     if w is None:
         return
-    if similarity._is_ivf_flat(index):
-        ref["row_weights"] = _row_weights(emb, w)
-    else:
+    ref["row_weights"] = _row_weights(emb, w)
+    if not similarity._is_ivf_flat(index):
         import faiss
 
         flat = faiss.IndexFlatIP(emb.shape[1])
@@ -181,7 +181,7 @@ def neighbours(ref: dict, queries: np.ndarray, k: int,
     """Distances (m, k) in the drift metric and rows (m, k) of the ``k`` nearest training rows of
     each query (own row left out with ``self_rows``; a missing neighbour: NaN and -1)."""
     w = ref["whitening"]
-    if w is None or ref["row_weights"] is None:
+    if w is None or not similarity._is_ivf_flat(ref["search_index"]):
         q = queries if w is None else _whitened(queries, w)
         return knn(ref["search_index"], q, k, self_rows)
     index, m = ref["search_index"], len(queries)
@@ -212,12 +212,12 @@ def neighbour_spread(ref: dict, rows: np.ndarray) -> np.ndarray:
         order = np.argsort(flat, kind="stable")
         vec = np.empty((len(flat), emb.shape[1]), dtype=np.float32)
         vec[order] = similarity.normalized(emb[flat[order]])  # sorted reads of a memory-mapped file
-        if w is not None:
-            vec = vec @ w
-            norms = np.linalg.norm(vec, axis=1, keepdims=True)
-            vec /= np.where(norms > 0, norms, 1.0)
+        if w is not None:  # z_j = W x̂_j / ‖W x̂_j‖, so Σ z_j = W Σ x̂_j / ‖W x̂_j‖: one product per query
+            vec *= ref["row_weights"][flat][:, None]
         vec = vec.reshape(len(r), r.shape[1], -1) * valid[:, :, None]
         total = vec.sum(axis=1)
+        if w is not None:
+            total = total @ w
         n = valid.sum(axis=1).astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             spread = (n * n - (total.astype(np.float64) ** 2).sum(axis=1)) / (n * (n - 1))
