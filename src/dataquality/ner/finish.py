@@ -442,15 +442,18 @@ def _alerts(span_table: dict, errors: dict, dep_sample: np.ndarray, hard: float,
 
 
 def _span_drift(run: "Run", emb: np.ndarray, span_table: dict, shared: dict, split: str) -> dict:
-    """Per predicted span: drift against the training spans (mean cosine distance to the k nearest)."""
+    """Per predicted span: drift against the training spans (mean cosine distance to the k nearest,
+    ``drift_k`` and ``drift_quantile`` as for samples; plain cosine: the whitening and local scale
+    of the sample-level score are not applied to spans)."""
     import pyarrow as pa
 
     from .. import similarity
     from ..signals.drift import knn_distance
+    from ..signals.settings import SETTINGS
 
     settings = run.manifest.get("signal_settings", {})
-    k = int(settings.get("drift_k", 5))
-    q = float(settings.get("drift_quantile", 0.95))
+    k = int(settings.get("drift_k", SETTINGS["drift_k"][3]))
+    q = float(settings.get("drift_quantile", SETTINGS["drift_quantile"][3]))
     ref = shared.get("ner_drift_reference")
     if ref is None:
         index = shared.get("indexes", {}).get(S.TRAIN) or similarity.load_index(run.paths.results(), S.TRAIN)
