@@ -98,13 +98,14 @@ def main() -> None:
                             window.__t = {};
                             el.addEventListener('pointermove', () => { if (window.__t.down && !window.__t.move) window.__t.move = performance.now(); }, true);
                             el.addEventListener('pointerdown', () => { window.__t.down = performance.now(); }, true);
-                            new MutationObserver(() => { if (el.dataset.status === 'view changed' && !window.__t.view) window.__t.view = performance.now(); })
+                            window.__t.views = Number(el.dataset.views || 0);
+                            new MutationObserver(() => { if (Number(el.dataset.views || 0) > window.__t.views && !window.__t.view) window.__t.view = performance.now(); })
                               .observe(el, { attributes: true }); }""")
                         pg.mouse.move(cx, cy)
                         pg.mouse.down()
                         pg.mouse.move(cx + 150, cy + 60, steps=5)
                         pg.mouse.up()
-                        pg.wait_for_function("() => document.querySelector('[data-testid=map]').dataset.status === 'view changed'", timeout=300_000)
+                        pg.wait_for_function("() => !!(window.__t && window.__t.view)", timeout=300_000)
                         t = pg.evaluate("() => window.__t")
                         pan.append(t["view"] - t["move"])
                         t0 = time.perf_counter()

@@ -109,7 +109,10 @@ export function MapView() {
   // the rows the filter keeps (none: every row)
   useEffect(() => {
     const f = filter.value;
-    if (!Object.keys(f).length) { setMask({ key: filterKey.value, mask: null, count: null }); return undefined; }
+    if (!Object.keys(f).length) {
+      setMask((prev) => (prev.mask === null && prev.key === filterKey.value ? prev : { key: filterKey.value, mask: null, count: null }));
+      return undefined;
+    }
     if (!m) return undefined;
     let alive = true;
     getArrow(`${path}/ids`, { inference_name, filter: f, format: 'arrow' }).then((t) => {
@@ -157,8 +160,8 @@ export function MapView() {
     });
     sp.subscribe('pointOver', (i) => setHover({ i }));
     sp.subscribe('pointOut', () => setHover(null));
-    // a pan or zoom: marked on the element, not in component state (no re-render per frame)
-    sp.subscribe('view', () => { if (wrap.current) wrap.current.dataset.status = 'view changed'; });
+    // a pan or zoom: counted on the element, not in component state (no re-render per frame)
+    sp.subscribe('view', () => { if (wrap.current) wrap.current.dataset.views = String(Number(wrap.current.dataset.views || 0) + 1); });
     const ro = new ResizeObserver(() => {
       const b = wrap.current?.getBoundingClientRect();
       if (b && b.width > 0 && b.height > 0) sp.set({ width: b.width, height: b.height });
@@ -185,10 +188,7 @@ export function MapView() {
       const { cat, colors } = encode(m, md, labels, mk.mask);
       p.set({ colorBy: 'valueA', pointColor: colors });
       p.draw({ x: m.nx, y: m.ny, valueA: cat }, { zDataType: 'categorical', preventFilterReset: true }).then(() => {
-        if (wrap.current) {
-          wrap.current.dataset.drawn = `${md}:${mk.key}`;
-          wrap.current.dataset.status = `drawn ${m.n} points`;
-        }
+        if (wrap.current) wrap.current.dataset.drawn = `${md}:${mk.key}`;
       }, (e) => setError(e)).finally(() => {
         drawing.current.busy = false;
         const nxt = drawing.current.next;
