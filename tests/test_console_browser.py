@@ -462,3 +462,17 @@ def test_map_of_100k_points_loads_and_pans(page):
     pg.wait_for_timeout(300)
     page.shot("map-100k")
     print(f"pan answered in {time.perf_counter() - t0:.2f} s")
+
+
+@pytest.mark.parametrize("view", ["table", "spans", "inference", "summary", "map", "edits"])
+def test_ner_inference_views_load_without_errors(page, console_root, view):
+    """Every view of an NER inference set (no gold, no DEP flags) renders with no failed request."""
+    pg = page.goto(run_url(NER, split="inference", inference_name="tweets", view=view))
+    pg.get_by_test_id("filterbar").wait_for()
+    n = len(gdf(console_root, "inference", "tweets", run=NER))
+    assert page.count() == n
+    pg.wait_for_timeout(1500)  # let every request of the view answer
+    if view == "inference":
+        assert pg.get_by_test_id("confidence-shift").count() == 1
+    if view == "spans":
+        assert pg.get_by_test_id("ner-samples").locator("li").count() > 0

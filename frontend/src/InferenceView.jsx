@@ -18,8 +18,14 @@ export function InferenceView() {
   const lo = labels.length > 1 ? 1 / labels.length : 0;
   const confInf = useLoad(() => get(`${path}/histogram`, { inference_name, column: 'confidence', bins: 20, lo, hi: 1 }), [path, inference_name]);
   const confRef = useLoad(() => (d ? get(`${splitPath(r.project, r.run, ref)}/histogram`, { column: 'confidence', bins: 20, lo, hi: 1 }) : null), [ref, !!d]);
-  const drifted = useLoad(() => get(`${path}/samples`, { inference_name, filter: { is_drifted: true }, sort: 'drift_score', order: 'desc', limit: 10, columns: 'text,pred,confidence,drift_score' }).catch(() => null), [path, inference_name]);
-  const otb = useLoad(() => get(`${path}/samples`, { inference_name, filter: { is_otb: true }, sort: 'confidence', order: 'asc', limit: 10, columns: 'text,pred,confidence' }).catch(() => null), [path, inference_name]);
+  const have = new Set(s.columns.map((c) => c.name));
+  const cols = (...c) => c.filter((x) => have.has(x)).join(',');
+  const drifted = useLoad(() => (have.has('is_drifted') && have.has('drift_score')
+    ? get(`${path}/samples`, { inference_name, filter: { is_drifted: true }, sort: 'drift_score', order: 'desc', limit: 10, columns: cols('text', 'pred', 'confidence', 'drift_score') })
+    : null), [path, inference_name]);
+  const otb = useLoad(() => (have.has('is_on_the_boundary')
+    ? get(`${path}/samples`, { inference_name, filter: { is_otb: true }, sort: 'confidence', order: 'asc', limit: 10, columns: cols('text', 'pred', 'confidence') })
+    : null), [path, inference_name]);
   if (s.split !== 'inference') return <p class="empty">Choose an inference set above.</p>;
   const drift = d?.drift;
   const cs = drift?.class_shift;
@@ -84,7 +90,7 @@ function SampleList({ title, data, score, onAll, testid }) {
       <ul class="samples">
         {data.rows.map((x) => (
           <li key={x._row} class="clickable" onClick={() => navigate({ sample: x._row })}>
-            <span class="badge">{fmt(x[score])}</span> <span class="muted">{x.pred}</span> {String(x.text).slice(0, 160)}
+            <span class="badge">{fmt(x[score])}</span> {x.pred != null && <span class="muted">{x.pred}</span>} {String(x.text).slice(0, 160)}
           </li>
         ))}
       </ul>

@@ -65,7 +65,7 @@ function encode(m, mode, labels, mask) {
     const codes = mode === 'pred' ? m.pred : m.gold;
     colors = [catColor(-1), ...labels.map((_, i) => catColor(i))];
     for (let i = 0; i < m.n; i++) cat[i] = codes[i] + 1;
-    legend = [...labels.map((l, i) => [l, colors[i + 1]]).slice(0, 30), ...(mode === 'gold' ? [] : [])];
+    legend = labels.map((l, i) => [l, colors[i + 1]]).slice(0, 30);
   }
   const grey = colors.length;
   if (mask) for (let i = 0; i < m.n; i++) if (!mask[i]) cat[i] = grey;

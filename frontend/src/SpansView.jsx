@@ -2,7 +2,7 @@
 // the span table of the filtered samples. Span filters: text, regex, error type, entity type.
 import { useEffect, useState } from 'preact/hooks';
 import { get } from './api.js';
-import { editsVersion, filter, filterKey, navigate, route, setFilter } from './state.js';
+import { columnNames, editsVersion, filter, filterKey, navigate, route, setFilter } from './state.js';
 import { splitArgs } from './FilterBar.jsx';
 import { ErrorLegend, SpanText } from './spans.jsx';
 import { ERROR_COLORS, ErrorBox, debounce, fmt, useLoad } from './util.jsx';
@@ -13,7 +13,10 @@ export function SpansView() {
   const { path, inference_name } = splitArgs();
   const deps = [path, inference_name, filterKey.value, editsVersion.value];
   const [limit, setLimit] = useState(50);
-  const samples = useLoad(() => get(`${path}/samples`, { inference_name, filter: f, limit, columns: 'text,gold_spans,pred_spans,data_error_potential,n_errors'.split(',').join(',') }), [...deps, limit]);
+  const have = columnNames.value;
+  const want = ['text', 'gold_spans', 'pred_spans', 'data_error_potential', 'drift_score', 'n_errors'].filter((c) => have.has(c));
+  const score = have.has('data_error_potential') ? 'data_error_potential' : 'confidence';
+  const samples = useLoad(() => get(`${path}/samples`, { inference_name, filter: f, limit, sort: score, order: score === 'confidence' ? 'asc' : 'desc', columns: [...want, score].join(',') }), [...deps, limit]);
   const spans = useLoad(() => get(`${path}/spans`, { inference_name, filter: f, limit: 500 }), deps);
   const [spanText, setSpanText] = useState(f.span_text || '');
   useEffect(() => setSpanText(f.span_text || ''), [f.span_text]);
@@ -42,12 +45,12 @@ export function SpansView() {
       <ErrorBox error={samples.error || spans.error} />
       <div class="panels two">
         <section class="panel">
-          <h3>Samples, hardest first</h3>
+          <h3>{score === 'data_error_potential' ? 'Samples, hardest first' : 'Samples, least confident first'}</h3>
           <ul class="ner-samples" data-testid="ner-samples">
             {(samples.data?.rows || []).map((x) => (
               <li key={x._row} class={`clickable${String(x._row) === String(r.sample) ? ' selected' : ''}`} data-row={x._row}
                   onClick={() => navigate({ sample: x._row })}>
-                <span class="badge" title="sample DEP">{fmt(x.data_error_potential)}</span>{' '}
+                <span class="badge" title={score === 'data_error_potential' ? 'sample DEP' : 'confidence'}>{fmt(x[score])}</span>{' '}
                 <SpanText text={x.text} gold={x.gold_spans || []} pred={x.pred_spans || []} />
               </li>
             ))}
