@@ -183,6 +183,11 @@ def test_openapi_documents_every_route_and_docs_page(client):
     assert "filter" in {q["name"] for q in spec["paths"][split + "/samples"]["get"]["parameters"]}
     docs = client.get("/api/docs")
     assert docs.status_code == 200 and "openapi.json" in docs.text
+    # the docs page loads Swagger UI from the server itself, not from a CDN
+    assert not re.search(r"https?://(?!127\.0\.0\.1|localhost)", docs.text), docs.text
+    for asset in re.findall(r"(/api/docs-assets/[\w.-]+)", docs.text):
+        assert client.get(asset).status_code == 200, asset
+    assert "/api/docs-assets/swagger-ui-bundle.js" in docs.text
     home = client.get("/")
     # the built single-page app (the package build makes it; see hatch_build.py)
     assert home.status_code == 200 and '<div id="app">' in home.text and "/assets/" in home.text

@@ -25,7 +25,7 @@ export function App() {
           </span>
         )}
         <span class="spacer" />
-        <a class="muted" href="/api/openapi.json" target="_blank" rel="noopener" title="The console's JSON/Arrow API (OpenAPI schema)">API</a>
+        <a class="muted" href="/api/docs" target="_blank" rel="noopener" title="The console's JSON/Arrow API (interactive docs)">API</a>
       </header>
       {r.page === 'run' ? <RunPage key={`${r.project}/${r.run}`} /> : <Home />}
       {toast.value && (

@@ -123,8 +123,9 @@ def create_app(root: str | os.PathLike | None = None, *, token: str | None = Non
 
     root_path = store.root_dir(root)
     app = FastAPI(title="dataquality console API", version=__version__, default_response_class=DQJSONResponse,
-                  openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None,
-                  description=__doc__)
+                  openapi_url="/api/openapi.json", docs_url=None if _offline_docs_assets() else "/api/docs",
+                  redoc_url=None, description=__doc__)
+    _mount_offline_docs(app)
     app.state.root = root_path
     app.state.db = duckdb.connect()  # each request works on its own cursor of this database
     app.state.map_cache = {}
@@ -513,6 +514,35 @@ PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>dataqua
 <p>API documentation: <a href="/api/docs">/api/docs</a> &middot; schema: <a href="/api/openapi.json">/api/openapi.json</a>
 &middot; runs: <a href="/api/runs">/api/runs</a></p>
 </body></html>"""
+
+
+def _offline_docs_assets() -> Path | None:
+    """Swagger UI's files from the ``fastapi-offline`` package (the ``console`` extra), so the API
+    docs page works with no internet; None when it is not installed (FastAPI's page, which loads
+    Swagger UI from a CDN, is served instead)."""
+    try:
+        import fastapi_offline
+    except ImportError:
+        return None
+    d = Path(fastapi_offline.__file__).with_name("static")
+    return d if (d / "swagger-ui-bundle.js").exists() else None
+
+
+def _mount_offline_docs(app: FastAPI) -> None:
+    assets = _offline_docs_assets()
+    if assets is None:
+        return
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/api/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title=f"{app.title} - docs",
+                                   swagger_js_url="/api/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/api/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/api/docs-assets/favicon.png")
 
 
 def _mount_front_end(app: FastAPI) -> None:
