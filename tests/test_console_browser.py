@@ -288,17 +288,22 @@ def _wait_drawn(pg, prefix=""):
                          timeout=60_000)
 
 
-def _drag_polygon(pg, pts):
+def _drag_polygon(pg, pts, n_ops: int):
+    """Draw a lasso through ``pts`` (fractions of the map's box) and wait until the URL's filter
+    holds ``n_ops`` lasso polygons."""
     box = pg.get_by_test_id("map").bounding_box()
-    xs = [box["x"] + box["width"] * u for u, _ in pts]
-    ys = [box["y"] + box["height"] * v for _, v in pts]
-    pg.mouse.move(xs[0], ys[0])
+    xy = [(box["x"] + box["width"] * u, box["y"] + box["height"] * v) for u, v in pts]
+    pg.mouse.move(*xy[0])
     pg.mouse.down()
-    for x, y in zip(xs[1:] + xs[:1], ys[1:] + ys[:1]):
-        pg.mouse.move(x, y, steps=8)
-        pg.wait_for_timeout(30)
+    for (x0, y0), (x1, y1) in zip(xy, xy[1:] + xy[:1]):
+        for t in np.linspace(0, 1, 9)[1:]:  # small steps, paced, so the lasso records every corner
+            pg.mouse.move(x0 + t * (x1 - x0), y0 + t * (y1 - y0))
+            pg.wait_for_timeout(20)
     pg.mouse.up()
-    pg.wait_for_timeout(800)
+    pg.wait_for_function(
+        """(n) => { const q = new URLSearchParams(location.search).get('filter');
+                    if (!q) return false; const l = JSON.parse(q).lasso;
+                    return !!l && (Array.isArray(l) ? l.length : 1) === n; }""", arg=n_ops, timeout=30_000)
 
 
 def test_map_colours_and_lasso_add_subtract(page, console_root):
@@ -306,21 +311,21 @@ def test_map_colours_and_lasso_add_subtract(page, console_root):
     _wait_drawn(pg, "dep:")
     page.shot("map-dep")
     pg.get_by_test_id("tool-lasso").click()
-    _drag_polygon(pg, [(0.2, 0.2), (0.55, 0.2), (0.55, 0.8), (0.2, 0.8)])
+    _drag_polygon(pg, [(0.2, 0.2), (0.55, 0.2), (0.55, 0.8), (0.2, 0.8)], 1)
     f = page.filter()
     assert "lasso" in f, f
     n1 = page.count()
     assert n1 == len(gdf(console_root, filter=f)) and 0 < n1 < 600
     # add a second region (the toolbar's mode; Ctrl-drag does the same)
     pg.get_by_test_id("lasso-op").select_option("add")
-    _drag_polygon(pg, [(0.6, 0.2), (0.85, 0.2), (0.85, 0.8), (0.6, 0.8)])
+    _drag_polygon(pg, [(0.6, 0.2), (0.85, 0.2), (0.85, 0.8), (0.6, 0.8)], 2)
     f2 = page.filter()
     assert isinstance(f2["lasso"], list) and [p["op"] for p in f2["lasso"]] == ["add", "add"]
     n2 = page.count()
     assert n2 == len(gdf(console_root, filter=f2)) and n2 > n1
     # subtract a band across both
     pg.get_by_test_id("lasso-op").select_option("subtract")
-    _drag_polygon(pg, [(0.1, 0.45), (0.9, 0.45), (0.9, 0.55), (0.1, 0.55)])
+    _drag_polygon(pg, [(0.1, 0.45), (0.9, 0.45), (0.9, 0.55), (0.1, 0.55)], 3)
     f3 = page.filter()
     assert [p["op"] for p in f3["lasso"]] == ["add", "add", "subtract"]
     n3 = page.count()
