@@ -164,10 +164,13 @@ class Page:
         return json.loads(q["filter"][0]) if "filter" in q else {}
 
     def count(self) -> int:
+        """The filter bar's count, once it is the count of the filter now in the URL."""
         loc = self.page.get_by_test_id("filter-count")
         loc.wait_for()
-        self.page.wait_for_function("() => /of/.test(document.querySelector('[data-testid=filter-count]').textContent)")
-        self.page.wait_for_timeout(300)  # the count of the latest filter
+        self.page.wait_for_function(
+            """() => { const el = document.querySelector('[data-testid=filter-count]');
+                       const want = JSON.stringify(JSON.parse(new URLSearchParams(location.search).get('filter') || '{}'));
+                       return el.dataset.key === want && / of /.test(el.textContent); }""", timeout=30_000)
         return int(loc.inner_text().split(" of ")[0].replace(",", ""))
 
     def shot(self, label: str):

@@ -60,9 +60,10 @@ export function FilterBar() {
   useEffect(() => setText(f.text || ''), [f.text]);
   useEffect(() => {
     let alive = true;
+    const key = filterKey.value;
     get(`${path}/count`, { inference_name, filter: f }).then(
-      (c) => alive && setCount(c),
-      (e) => alive && setCount({ error: e.message }),
+      (c) => alive && setCount({ ...c, key }),
+      (e) => alive && setCount({ error: e.message, key }),
     );
     return () => { alive = false; };
   }, [path, inference_name, filterKey.value, editsVersion.value]);
@@ -105,7 +106,7 @@ export function FilterBar() {
         </label>
       ))}
       <span class="spacer" />
-      <span class="count" data-testid="filter-count">
+      <span class="count" data-testid="filter-count" data-key={count ? count.key : undefined}>
         {count && !count.error ? `${count.count.toLocaleString()} of ${count.total.toLocaleString()}` : ''}
         {count && count.error ? <span class="error-text">{count.error}</span> : ''}
       </span>
