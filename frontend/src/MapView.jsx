@@ -199,6 +199,12 @@ export function MapView() {
     run(job);
   }, [m, mode, mask, labels.join('\u0001')]);
 
+  // the mode is set on the plot at once (a drag right after the click already lassos) and again
+  // whenever the plot is created
+  const chooseTool = (t) => {
+    setTool(t);
+    plot.current?.set({ mouseMode: t === 'lasso' ? 'lasso' : 'panZoom' });
+  };
   useEffect(() => {
     plot.current?.set({ mouseMode: tool === 'lasso' ? 'lasso' : 'panZoom' });
   }, [tool, m]);
@@ -216,8 +222,8 @@ export function MapView() {
                   onClick={() => navigate({ color: k }, { replace: true })}>{label}</button>
         ))}
         <span class="sep" />
-        <button class={tool === 'pan' ? 'tab active' : 'tab'} data-testid="tool-pan" onClick={() => setTool('pan')}>pan / zoom</button>
-        <button class={tool === 'lasso' ? 'tab active' : 'tab'} data-testid="tool-lasso" onClick={() => setTool('lasso')}>lasso</button>
+        <button class={tool === 'pan' ? 'tab active' : 'tab'} data-testid="tool-pan" onClick={() => chooseTool('pan')}>pan / zoom</button>
+        <button class={tool === 'lasso' ? 'tab active' : 'tab'} data-testid="tool-lasso" onClick={() => chooseTool('lasso')}>lasso</button>
         <select value={op} data-testid="lasso-op" onChange={(e) => setOp(e.target.value)} title="What a lasso does to the selection (or hold Ctrl/⌘ to add, Alt to subtract)">
           <option value="new">new selection</option>
           <option value="add">add to selection</option>
