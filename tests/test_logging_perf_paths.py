@@ -204,3 +204,29 @@ def test_kill_switch_read_at_each_call(dq_home, started, monkeypatch):
     monkeypatch.setenv("DQ_DISABLED", "0")
     with pytest.raises(DuplicateIdError):
         _log([0, 0])
+
+
+def test_routes_kept_between_calls_follow_set_split_and_set_epoch(dq_home, started):
+    """log_model_outputs keeps where a call's arguments route it; a new split or epoch set on the
+    run, or other arguments, route anew, and values that only hash like a valid epoch are refused."""
+    dq.log_dataset(make_df(8, seed=1, start=100), split="validation")
+    embs, logits = outputs(2)
+    dq.set_split("train")
+    dq.set_epoch(0)
+    dq.log_model_outputs(ids=[0, 1], embs=embs, logits=logits)
+    dq.set_epoch(1)
+    dq.log_model_outputs(ids=[0, 1], embs=embs, logits=logits)  # epoch 1: the same ids again
+    dq.set_split("validation")
+    dq.log_model_outputs(ids=[100, 101], embs=embs, logits=logits)
+    dq.log_model_outputs(ids=[2, 3], embs=embs, logits=logits, split="Train", epoch=1)
+    dq.log_model_outputs(ids=[4, 5], embs=embs, logits=logits, split="train", epoch=1)
+    for bad in (True, 1.0, np.float64(1)):  # equal to 1 and hash alike, but no epoch
+        with pytest.raises(dq.exceptions.SplitError, match=r"`epoch` must be a non-negative integer"):
+            dq.log_model_outputs(ids=[6, 7], embs=embs, logits=logits, split="train", epoch=bad)
+    dq.log_model_outputs(ids=[6, 7], embs=embs, logits=logits, split="train", epoch=np.int64(1))
+    with pytest.raises(DuplicateIdError, match=r"split 'training', epoch 1"):
+        dq.log_model_outputs(ids=[5], embs=embs[:1], logits=logits[:1], split="training", epoch=1)
+    started.flush()
+    out = run_dir(dq_home) / "outputs"
+    assert sorted(p.name for p in (out / "training").iterdir()) == ["0", "1"]
+    assert sorted(p.name for p in (out / "validation").iterdir()) == ["1"]

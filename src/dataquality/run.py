@@ -106,15 +106,25 @@ def normalize_labels(labels: Any, *, fn: str, binary_shorthand: bool = True) -> 
 
 
 _DISABLED_VALUES = frozenset(("1", "true", "yes", "on"))
+try:
+    _DISABLED_KEY = os.environ.encodekey("DQ_DISABLED")  # type: ignore[attr-defined]
+except AttributeError:  # not CPython's os._Environ
+    _DISABLED_KEY = None
 
 
 def disabled() -> bool:
     """The kill switch: ``DQ_DISABLED`` set to 1/true/yes/on turns every dq call into a no-op.
 
-    Read on every call (a dict lookup), so setting it at any time takes effect; the value is only
-    normalised when the variable is set.
+    Read on every call, so setting it at any time takes effect; the value is only normalised when
+    the variable is set. The usual answer (not set) comes from one lookup in the encoded variables
+    ``os.environ`` keeps (``os.environ.get`` raises and catches a KeyError inside, several times
+    slower), where the mapping has them.
     """
-    v = os.environ.get("DQ_DISABLED")
+    env = os.environ
+    data = getattr(env, "_data", None)
+    if type(data) is dict and _DISABLED_KEY is not None and _DISABLED_KEY not in data:
+        return False
+    v = env.get("DQ_DISABLED")
     return bool(v) and (v in _DISABLED_VALUES or v.strip().lower() in _DISABLED_VALUES)
 
 
@@ -189,6 +199,14 @@ class IdSet:
         if self._set.isdisjoint(values):
             return [], []
         return [], [v for v in values if v in self._set]
+
+    def discard(self, ids: np.ndarray) -> None:
+        """Take back a batch just :meth:`add`-ed (its ids were not in the set before)."""
+        if self._set is None:
+            self._bitmap[ids] = False
+        else:
+            self._set.difference_update(ids.tolist())
+        self._count -= ids.shape[0]
 
     def add(self, ids: np.ndarray) -> None:
         """Add a batch that :meth:`check` passed (and nothing was added since)."""
@@ -289,6 +307,7 @@ class Run:
         self._input_ids: dict[str, IdSet] = {}
         self._output_ids: dict[str, tuple[int | None, IdSet, Path]] = {}
         self._claimed: set[str] = set()
+        self._routes: dict[tuple, tuple[str, int | None]] = {}  # see _output_route
         self._sample_buffer: dict[str, list[dict]] = {}
         self._sample_buffer_meta: dict[str, tuple] = {}
         self._sample_buffer_ids: dict[str, set] = {}
@@ -705,17 +724,7 @@ class Run:
         """Validate and copy one batch of model outputs, then queue it for the background writer."""
         fn = "dq.log_model_outputs"
         self._check_active(fn)
-        s, name = self._resolve(split, inference_name, fn=fn)
-        if s == S.INFERENCE:
-            ep = None
-        else:
-            ep = self.epoch if epoch is None else epoch
-            if ep is None:
-                raise SplitError(
-                    f"{fn}: no epoch is set for split {s!r}. Pass `epoch=` or call dq.set_epoch(...) first."
-                )
-            ep = check_epoch(ep, fn=fn)
-        key = S.split_key(s, name)
+        key, ep = self._output_route(split, inference_name, epoch, fn)
         m = self.manifest
         # Ids are not copied here: they are read during this call and copied into the slab.
         ids_arr = check_ids(ids, fn=fn, copy=False)
@@ -752,8 +761,8 @@ class Run:
                     # The caller's copy, validated in place, in the rows the writer will write.
                     slab, start = writer.slot(directory, ids_arr.dtype.kind, embs_src.shape[1], logits_src.shape[1], n)
                     end = start + n
-                    embs_arr = copy_finite(embs_src, slab.embs[start:end], fn=fn, arg="embs")
                     logits_arr = copy_finite(logits_src, slab.logits[start:end], fn=fn, arg="logits")
+                    writer.place_ids(slab, ids_arr)
                 repeated, clash = seen.check(ids_arr)
                 if repeated:
                     raise DuplicateIdError(f"{fn}: `ids` must be unique within a batch; {repeated} repeat.")
@@ -765,24 +774,62 @@ class Run:
                     )
                 if key not in self._claimed:
                     self._claim(key, fn)
-                if m["id_type"] is None or m["logits_dim"] is None or (
-                    embs_arr is not None and m["embedding_dim"] is None
-                ):
-                    if m["id_type"] is None:
-                        m["id_type"] = id_kind
-                    if embs_arr is not None and m["embedding_dim"] is None:
-                        m["embedding_dim"] = int(embs_arr.shape[1])
-                    if m["logits_dim"] is None:
-                        m["logits_dim"] = int(logits_arr.shape[1])
-                    self._save_manifest()
-                # Nothing above changed what is logged; from here the batch counts.
-                if slab is not None:
-                    writer.commit(slab, ids_arr)
-                else:
-                    writer.put(directory, row_ids, embs_arr, logits_arr)
-            seen.add(ids_arr)
+                seen.add(ids_arr)  # taken back below if anything after this fails
+                try:
+                    if slab is not None:
+                        # The large copy last, so the checks above run before it evicts them from
+                        # the cache; little runs after it.
+                        embs_arr = copy_finite(embs_src, slab.embs[start:end], fn=fn, arg="embs")
+                    if m["id_type"] is None or m["logits_dim"] is None or (
+                        embs_arr is not None and m["embedding_dim"] is None
+                    ):
+                        if m["id_type"] is None:
+                            m["id_type"] = id_kind
+                        if embs_arr is not None and m["embedding_dim"] is None:
+                            m["embedding_dim"] = int(embs_arr.shape[1])
+                        if m["logits_dim"] is None:
+                            m["logits_dim"] = int(logits_arr.shape[1])
+                        self._save_manifest()
+                    # Nothing above changed what is logged; from here the batch counts.
+                    if slab is not None:
+                        writer.commit(slab, ids_arr, ids_placed=True)
+                    else:
+                        writer.put(directory, row_ids, embs_arr, logits_arr)
+                except BaseException:
+                    seen.discard(ids_arr)
+                    raise
             if current is None:
                 self._output_ids[key] = (ep, seen, directory)
+
+    def _output_route(self, split: Any, inference_name: Any, epoch: Any, fn: str) -> tuple[str, int | None]:
+        """The split folder key and epoch a ``log_model_outputs`` call logs to (see _resolve).
+
+        A training loop asks the same question every batch: answers for plain ``str``/``int``/None
+        arguments are kept, keyed by the arguments and the split and epoch set on the run.
+        """
+        cacheable = (type(epoch) is int or epoch is None) and (type(split) is str or split is None) and (
+            type(inference_name) is str or inference_name is None)
+        if cacheable:
+            ck = (split, inference_name, epoch, self.split, self.inference_name, self.epoch)
+            hit = self._routes.get(ck)
+            if hit is not None:
+                return hit
+        s, name = self._resolve(split, inference_name, fn=fn)
+        if s == S.INFERENCE:
+            ep = None
+        else:
+            ep = self.epoch if epoch is None else epoch
+            if ep is None:
+                raise SplitError(
+                    f"{fn}: no epoch is set for split {s!r}. Pass `epoch=` or call dq.set_epoch(...) first."
+                )
+            ep = check_epoch(ep, fn=fn)
+        route = (S.split_key(s, name), ep)
+        if cacheable:
+            if len(self._routes) >= 64:  # e.g. a new epoch number every call: keep it small
+                self._routes.clear()
+            self._routes[ck] = route
+        return route
 
     def _check_tokens(self, ids: np.ndarray, embs: Any, logits: Any, probs: Any, exclude_embs: bool,
                       fn: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
@@ -831,6 +878,10 @@ class Run:
         as it is (see ``copy_finite``), else logits computed from sigmoid outputs or probs."""
         labels = self.labels
         width = len(labels) if labels is not None else self.manifest.get("logits_dim")
+        if (probs is None and type(logits) is np.ndarray and logits.ndim == 2 and logits.shape[0] == n
+                and logits.dtype.kind == "f" and logits.shape[1] >= 2
+                and (width is None or logits.shape[1] == width)):
+            return logits  # the usual batch: (n, k) floats, copied and checked by copy_finite
         def hint() -> str:  # for the message only
             return f" and the {width} labels set by dq.set_labels_for_run" if labels is not None else (
                 f" and the {width} logit columns of earlier batches" if width else "")

@@ -270,17 +270,27 @@ class OutputWriter:
             self._current = slab
         return slab, slab.rows
 
-    def commit(self, slab: _Slab, ids: np.ndarray, logits: np.ndarray | None = None) -> None:
+    @staticmethod
+    def place_ids(slab: _Slab, ids: np.ndarray) -> None:
+        """Copy integer ``ids`` into the next rows of ``slab`` before :meth:`commit` (with
+        ``ids_placed=True``); string ids are kept at commit."""
+        if slab.str_ids is None:
+            r = slab.rows
+            slab.ids[r : r + ids.shape[0]] = ids
+
+    def commit(self, slab: _Slab, ids: np.ndarray, logits: np.ndarray | None = None, *,
+               ids_placed: bool = False) -> None:
         """Count the next ``len(ids)`` rows of ``slab`` (from :meth:`slot`) as logged.
 
-        ``ids`` (validated, small) are copied into the slab here, and ``logits`` when given;
-        the embeddings (and logits not given here) must already be in place.
+        ``ids`` (validated, small) are copied into the slab here unless :meth:`place_ids` did,
+        and ``logits`` when given; the embeddings (and logits not given here) must already be
+        in place.
         """
         r, n = slab.rows, ids.shape[0]
-        if slab.str_ids is None:
-            slab.ids[r : r + n] = ids
-        else:
+        if slab.str_ids is not None:
             slab.str_ids.append(ids)
+        elif not ids_placed:
+            slab.ids[r : r + n] = ids
         if logits is not None:
             slab.logits[r : r + n] = logits
         slab.rows = r + n
