@@ -230,3 +230,80 @@ def test_routes_kept_between_calls_follow_set_split_and_set_epoch(dq_home, start
     out = run_dir(dq_home) / "outputs"
     assert sorted(p.name for p in (out / "training").iterdir()) == ["0", "1"]
     assert sorted(p.name for p in (out / "validation").iterdir()) == ["1"]
+
+
+def _read_outputs(dq_home, split: str, epoch: int) -> pa.Table:
+    parts = sorted((run_dir(dq_home) / "outputs" / split / str(epoch)).glob("part-*.arrow"))
+    return pa.concat_tables(pa.ipc.open_file(pa.memory_map(str(p), "r")).read_all() for p in parts)
+
+
+def test_usual_batches_after_the_first_take_the_short_path_with_the_same_checks(dq_home, started):
+    """After one batch of int64 ids and float32 arrays, the next such batches take a short path
+    (Run._fast); every check still applies there, a rejected batch counts for nothing, and any
+    other kind of batch goes the full path with its messages."""
+    embs, logits = outputs(8, seed=3)
+    dq.log_model_outputs(ids=np.arange(0, 2), embs=embs[0:2], logits=logits[0:2])
+    assert started._fast is not None
+    bad = embs[2:4].copy()
+    bad[1, 0] = np.inf
+    with pytest.raises(dq.exceptions.NonFiniteError, match=r"`embs` must be finite; got inf in 1 row\(s\) \(batch positions \[1\]\)"):
+        dq.log_model_outputs(ids=np.arange(2, 4), embs=bad, logits=logits[2:4])
+    bad = logits[2:4].copy()
+    bad[0, 2] = np.nan
+    with pytest.raises(dq.exceptions.NonFiniteError, match=r"`logits` must be finite; got NaN"):
+        dq.log_model_outputs(ids=np.arange(2, 4), embs=embs[2:4], logits=bad)
+    with pytest.raises(DuplicateIdError, match=r"`ids` \[1\] were already logged for split 'training', epoch 0"):
+        dq.log_model_outputs(ids=np.arange(1, 3), embs=embs[1:3], logits=logits[1:3])
+    with pytest.raises(DuplicateIdError, match=r"must be unique within a batch; \[2\] repeat"):
+        dq.log_model_outputs(ids=np.array([2, 2]), embs=embs[2:4], logits=logits[2:4])
+    with pytest.raises(dq.exceptions.ShapeError, match=r"`embs` must have shape \(n_samples, 16\)"):
+        dq.log_model_outputs(ids=np.arange(2, 4), embs=np.zeros((2, 8), np.float32), logits=logits[2:4])
+    with pytest.raises(dq.exceptions.ShapeError, match=r"`logits` must have shape \(n_samples, 3\)"):
+        dq.log_model_outputs(ids=np.arange(2, 4), embs=embs[2:4], logits=np.zeros((2, 4), np.float32))
+    with pytest.raises(dq.exceptions.InputTypeError, match=r"`ids` must be integers like the ids logged before"):
+        dq.log_model_outputs(ids=np.array(["a", "b"], dtype=object), embs=embs[2:4], logits=logits[2:4])
+    # none of the rejected batches counted: ids 2..3 are free, and other input kinds still work
+    dq.log_model_outputs(ids=np.arange(2, 4), embs=embs[2:4], logits=logits[2:4])
+    dq.log_model_outputs(ids=np.arange(4, 6, dtype=np.int32), embs=embs[4:6].astype(np.float64), logits=logits[4:6])
+    dq.log_model_outputs(ids=[6, 7], embs=embs[6:8].tolist(), logits=logits[6:8])
+    started.flush()
+    table = _read_outputs(dq_home, "training", 0)
+    assert table.column("id").to_pylist() == list(range(8))
+    np.testing.assert_array_equal(np.asarray(table.column("emb").combine_chunks().values).reshape(8, 16), embs)
+    np.testing.assert_array_equal(np.asarray(table.column("logits").combine_chunks().values).reshape(8, 3), logits)
+
+
+def test_short_path_follows_new_epochs_splits_and_a_new_writer(dq_home, started, monkeypatch):
+    """Slabs are reused across epochs and splits (their Arrow batch is kept per layout); each
+    epoch's parts hold exactly its own rows. After a finish() that fails (and closes the
+    writer) logging goes on with a new writer."""
+    from dataquality import writer
+
+    monkeypatch.setattr(writer, "_SLAB_BYTES", 4 * 84)  # 4 rows of 16-d embeddings, 3 logits
+    dq.log_dataset(make_df(8, start=100), split="validation")
+    per_epoch = {}
+    for epoch in range(3):
+        embs, logits = outputs(8, seed=10 + epoch)
+        per_epoch[epoch] = (embs, logits)
+        for s in range(0, 8, 2):
+            dq.log_model_outputs(ids=np.arange(s, s + 2), embs=embs[s:s + 2], logits=logits[s:s + 2], epoch=epoch)
+        v_embs, v_logits = outputs(3, seed=20 + epoch)  # 3 rows: slabs laid out for 3, not 4
+        per_epoch[epoch] += (v_embs, v_logits)
+        dq.log_model_outputs(ids=np.arange(100, 103), embs=v_embs, logits=v_logits, split="validation", epoch=epoch)
+    dq.log_model_outputs(ids=np.array([999]), embs=np.zeros((1, 16), np.float32),
+                         logits=np.zeros((1, 3), np.float32), split="validation", epoch=3)  # never logged as input
+    with pytest.raises(dq.exceptions.UnknownIdError):
+        dq.finish(verbose=False)
+    for epoch, (embs, logits, v_embs, v_logits) in per_epoch.items():
+        for split, ids, e, lg in (("training", range(8), embs, logits), ("validation", range(100, 103), v_embs, v_logits)):
+            table = _read_outputs(dq_home, split, epoch)
+            assert table.column("id").to_pylist() == list(ids)
+            np.testing.assert_array_equal(np.asarray(table.column("emb").combine_chunks().values).reshape(-1, 16), e)
+            np.testing.assert_array_equal(np.asarray(table.column("logits").combine_chunks().values).reshape(-1, 3), lg)
+    assert started._fast is None and not started._writer.alive
+    # the failed finish closed the writer: the next batches take a new one
+    embs, logits = outputs(8, seed=30)
+    dq.log_model_outputs(ids=np.arange(0, 4), embs=embs[:4], logits=logits[:4], epoch=3)
+    dq.log_model_outputs(ids=np.arange(4, 8), embs=embs[4:], logits=logits[4:], epoch=3)
+    started.flush()
+    assert _read_outputs(dq_home, "training", 3).column("id").to_pylist() == list(range(8))

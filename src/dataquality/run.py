@@ -20,7 +20,7 @@ import numpy as np
 
 from . import schema as S
 from . import store
-from ._convert import as_matrix, check_ids, check_matrix, copy_finite, to_numpy
+from ._convert import _F32, _I64, as_matrix, check_ids, check_matrix, copy_finite, to_numpy
 # Imported here, while the package is still initialising, and not lazily inside Run.finish:
 # the first import of a submodule binds it as an attribute of the package, so a lazy
 # ``from .finish import ...`` would replace the function ``dq.finish`` by the module
@@ -230,6 +230,74 @@ class IdSet:
             self._bitmap = np.zeros(0, dtype=bool)
 
 
+class _FastPath:
+    """The usual batch of a classification run, logged with the least work on the caller's thread.
+
+    Made after a batch took the full path of :meth:`Run.log_model_outputs` with integer ids,
+    float32 embeddings and logits, and split, inference name and epoch arguments that are plain
+    ``str``/``int``/None. A later batch takes this path when it is the same case: the same
+    arguments, split and epoch set on the run, label list and writer, ids ``int64`` 1-D, and
+    ``embs`` and ``logits`` float32 arrays of the widths logged before. It then does what the
+    full path does with such a batch, in the same order. Anything else, and a batch whose ids
+    repeat (checked before anything counts), goes the full path, which says what is wrong.
+    """
+
+    __slots__ = ("route", "key", "entry", "writer", "d", "k", "labels")
+
+    @classmethod
+    def after(cls, run: "Run", entry: tuple, writer, usual: bool, embs: np.ndarray | None,
+              logits: np.ndarray, split: Any, inference_name: Any, epoch: Any, key: str) -> "_FastPath | None":
+        """The fast path for batches like the one just logged, or None if it was not the usual case."""
+        if not (usual and embs is not None and embs.dtype == _F32 and logits.dtype == _F32
+                and _plain(split, inference_name, epoch)):
+            return None
+        fast = cls()
+        fast.route = (split, inference_name, epoch, run.split, run.inference_name, run.epoch)
+        fast.key, fast.entry, fast.writer = key, entry, writer
+        fast.d, fast.k = embs.shape[1], logits.shape[1]
+        fast.labels = run.manifest.get("labels")
+        return fast
+
+    def log(self, run: "Run", ids: np.ndarray, embs: np.ndarray, logits: np.ndarray,
+            split: Any, inference_name: Any, epoch: Any) -> bool:
+        """Log the batch if it is the usual case; False (nothing done) if it is not."""
+        if not _plain(split, inference_name, epoch):
+            return False
+        n = ids.shape[0]
+        d, k, writer = self.d, self.k, self.writer
+        if (self.route != (split, inference_name, epoch, run.split, run.inference_name, run.epoch)
+                or run.finished or writer is not run._writer or writer._error is not None
+                or run._output_ids.get(self.key) is not self.entry or run.manifest.get("labels") is not self.labels
+                or ids.dtype != _I64 or ids.ndim != 1 or not n
+                or embs.dtype != _F32 or embs.shape != (n, d) or logits.dtype != _F32 or logits.shape != (n, k)):
+            return False
+        _, seen, directory = self.entry
+        fn = "dq.log_model_outputs"
+        with run._lock:
+            slab, start = writer.slot(directory, "i", d, k, n)
+            end = start + n
+            copy_finite(logits, slab.logits[start:end], fn=fn, arg="logits")
+            repeated, clash = seen.check(ids)
+            if repeated or clash:
+                return False
+            writer.place_ids(slab, ids)
+            seen.add(ids)
+            try:
+                copy_finite(embs, slab.embs[start:end], fn=fn, arg="embs")
+            except BaseException:
+                seen.discard(ids)
+                raise
+            writer.commit(slab, ids, ids_placed=True)
+        return True
+
+
+def _plain(split: Any, inference_name: Any, epoch: Any) -> bool:
+    """Arguments that are None or exactly ``str``/``str``/``int`` (not bool, not numpy types):
+    those compare equal only to values that route the same (True == 1 and 1.0 == 1 would not)."""
+    return ((epoch is None or type(epoch) is int) and (split is None or type(split) is str)
+            and (inference_name is None or type(inference_name) is str))
+
+
 class Run:
     """One logging session of a run ``<project>/<run>`` in the store.
 
@@ -308,6 +376,7 @@ class Run:
         self._output_ids: dict[str, tuple[int | None, IdSet, Path]] = {}
         self._claimed: set[str] = set()
         self._routes: dict[tuple, tuple[str, int | None]] = {}  # see _output_route
+        self._fast: _FastPath | None = None  # the usual batch's short path, see log_model_outputs
         self._sample_buffer: dict[str, list[dict]] = {}
         self._sample_buffer_meta: dict[str, tuple] = {}
         self._sample_buffer_ids: dict[str, set] = {}
@@ -722,6 +791,11 @@ class Run:
         exclude_embs: bool = False,
     ) -> None:
         """Validate and copy one batch of model outputs, then queue it for the background writer."""
+        fast = self._fast
+        if (fast is not None and type(ids) is np.ndarray and type(embs) is np.ndarray
+                and type(logits) is np.ndarray and probs is None and not exclude_embs
+                and fast.log(self, ids, embs, logits, split, inference_name, epoch)):
+            return
         fn = "dq.log_model_outputs"
         self._check_active(fn)
         key, ep = self._output_route(split, inference_name, epoch, fn)
@@ -799,7 +873,11 @@ class Run:
                     seen.discard(ids_arr)
                     raise
             if current is None:
-                self._output_ids[key] = (ep, seen, directory)
+                current = self._output_ids[key] = (ep, seen, directory)
+            self._fast = _FastPath.after(
+                self, current, writer, slab is not None and id_kind == "int" and logits_src is logits,
+                embs_src, logits_src, split, inference_name, epoch, key,
+            )
 
     def _output_route(self, split: Any, inference_name: Any, epoch: Any, fn: str) -> tuple[str, int | None]:
         """The split folder key and epoch a ``log_model_outputs`` call logs to (see _resolve).
@@ -807,8 +885,7 @@ class Run:
         A training loop asks the same question every batch: answers for plain ``str``/``int``/None
         arguments are kept, keyed by the arguments and the split and epoch set on the run.
         """
-        cacheable = (type(epoch) is int or epoch is None) and (type(split) is str or split is None) and (
-            type(inference_name) is str or inference_name is None)
+        cacheable = _plain(split, inference_name, epoch)
         if cacheable:
             ck = (split, inference_name, epoch, self.split, self.inference_name, self.epoch)
             hit = self._routes.get(ck)
@@ -925,7 +1002,8 @@ class Run:
             # overwrite) the names of parts an earlier writer wrote. The names still start with
             # ``part-<session>-``, which is what _claim looks for.
             self._writer_gen += 1
-            self._writer = OutputWriter(f"{self.session}-w{self._writer_gen}")
+            # The run's lock is the writer's: a batch takes one lock, not two.
+            self._writer = OutputWriter(f"{self.session}-w{self._writer_gen}", lock=self._lock)
             if not self._atexit_registered:
                 atexit.register(self._at_exit)
                 self._atexit_registered = True
@@ -934,6 +1012,7 @@ class Run:
     def _at_exit(self) -> None:
         """Close open parts at interpreter exit so logged outputs are not left half-written."""
         if self._writer is not None and not self.finished:
+            self._fast = None
             try:
                 self._writer.close()
             except Exception as e:  # noqa: BLE001 - exiting; say it, do not hide it
@@ -963,6 +1042,7 @@ class Run:
         fn = "dq.finish"
         self._check_active(fn)
         self.flush()
+        self._fast = None
         if self._writer is not None:
             self._writer.close()
         report = finish_run(self, signals=signals, fn=fn)
@@ -982,6 +1062,7 @@ class Run:
         try:
             self.flush()
         finally:
+            self._fast = None
             if self._writer is not None and self._writer.alive:
                 try:
                     self._writer.close()

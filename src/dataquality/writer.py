@@ -126,13 +126,14 @@ class _Slab:
     arrays instead. ``rows`` of them are filled.
     """
 
-    __slots__ = ("buf", "key", "capacity", "rows", "ids", "embs", "logits", "str_ids")
+    __slots__ = ("buf", "key", "capacity", "rows", "ids", "embs", "logits", "str_ids", "arrow")
 
     def __init__(self) -> None:
         self.buf: np.ndarray | None = None
         self.key: tuple | None = None
         self.capacity = 0
         self.rows = 0
+        self.arrow: tuple | None = None  # (layout, record batch over every row): OutputWriter._batch
 
     def bind(self, key: tuple, min_rows: int, nbytes: int) -> None:
         _, id_kind, d, k = key
@@ -141,7 +142,7 @@ class _Slab:
         # same size), as close to ``nbytes`` as that allows, so that full slabs have no gaps.
         capacity = max(1, round(nbytes / (row * min_rows))) * min_rows
         if self.buf is None or self.buf.nbytes < capacity * row:
-            self.buf = None
+            self.buf = self.arrow = None
             self.buf = np.empty(capacity * row, dtype=np.uint8)
         buf, off = self.buf, 0
         if id_kind == "i":
@@ -212,6 +213,9 @@ class OutputWriter:
         Size of a slab (default 2 MiB); each full slab is one record batch and one large write.
     part_bytes : int
         A part is closed and a new one started once it holds this many bytes.
+    lock : threading.RLock, optional
+        The lock callers fill slabs under (:attr:`lock`); a caller that already holds a lock of
+        its own around each batch may pass it, so a batch takes one lock instead of two.
     """
 
     def __init__(
@@ -221,12 +225,14 @@ class OutputWriter:
         slabs: int | None = None,
         slab_bytes: int | None = None,
         part_bytes: int = 512 << 20,
+        lock: threading.RLock | None = None,
     ) -> None:
         self.session = session
         self.slabs = _SLABS if slabs is None else slabs
         self.slab_bytes = _SLAB_BYTES if slab_bytes is None else slab_bytes
         self.part_bytes = part_bytes
-        self.lock = threading.RLock()  # the caller's side: the slab being filled
+        # the caller's side: the slab being filled (a caller may share its own lock)
+        self.lock = threading.RLock() if lock is None else lock
         self._made = 0
         self._free: queue.SimpleQueue = queue.SimpleQueue()  # slabs the writer has finished with
         # Full slabs and control items, for the thread. Unbounded, yet it never holds more than
@@ -406,7 +412,7 @@ class OutputWriter:
 
     def _recycle(self, slab: _Slab) -> None:
         if slab.buf is not None and slab.buf.nbytes > 2 * self.slab_bytes:
-            slab.buf = None  # grown for one large batch: give the memory back
+            slab.buf = slab.arrow = None  # grown for one large batch: give the memory back
         slab.release()
         self._free.put(slab)
 
@@ -426,10 +432,8 @@ class OutputWriter:
         if self._error is not None or not slab.rows:
             return
         key = slab.key
-        ids, embs, logits = slab.columns()
         part = self._parts.get(key)
-        batch = make_batch(ids, embs, logits, None if part is None else part.schema)
-        nbytes = ids.nbytes + logits.nbytes + (0 if embs is None else embs.nbytes)
+        batch, nbytes = self._batch(slab, None if part is None else part.schema)
         if part is None:
             self._counter += 1
             name = f"part-{self.session}-{self._counter:05d}{S.OUTPUT_PART_SUFFIX}"
@@ -439,6 +443,25 @@ class OutputWriter:
         if part.bytes >= self.part_bytes:
             del self._parts[key]
             part.close()
+
+    @staticmethod
+    def _batch(slab: _Slab, schema) -> tuple:
+        """The filled rows of ``slab`` as a record batch, and their size in bytes.
+
+        With integer ids, the batch over all of a slab's rows is made once per layout and kept on
+        the slab (a slice of it goes out for a partly filled slab): making and freeing a batch
+        per slab holds the GIL for tens of microseconds on this thread, which the caller's thread,
+        in the middle of a call, would wait for.
+        """
+        ids, embs, logits = slab.columns()
+        nbytes = ids.nbytes + logits.nbytes + (0 if embs is None else embs.nbytes)
+        if slab.str_ids is not None:
+            return make_batch(ids, embs, logits, schema), nbytes
+        layout = (slab.key[1:], slab.capacity, slab.buf.ctypes.data)  # not the folder: any will do
+        if slab.arrow is None or slab.arrow[0] != layout:
+            slab.arrow = (layout, make_batch(slab.ids, slab.embs, slab.logits, schema))
+        full = slab.arrow[1]
+        return (full if slab.rows == slab.capacity else full.slice(0, slab.rows)), nbytes
 
     def _close_parts(self) -> None:
         parts, self._parts = list(self._parts.values()), {}
