@@ -574,3 +574,61 @@ def test_token_rows_of_a_sample_stay_together_across_writer_slabs(dq_home):
     dq.finish(verbose=False)
     df = dq.metrics.get_dataframe("slabs", "r", "training")
     assert sorted(df["id"]) == list(range(400))
+
+
+def test_span_twins_pair_a_gold_span_with_the_predicted_span_of_its_boundaries():
+    from dataquality.ner.finish import span_twins
+
+    # rows: (sample, start, end); rows 0/3 and 1/4 share boundaries, 2 and 5 do not; 6/7/8 are three of a kind
+    sample = np.array([0, 0, 1, 0, 0, 1, 2, 2, 2])
+    start = np.array([0, 3, 1, 0, 3, 2, 5, 5, 5])
+    end = np.array([2, 4, 2, 2, 4, 3, 6, 6, 6])
+    tw = span_twins(sample, start, end)
+    assert tw.shape == (9, 2)
+    got = [sorted(int(x) for x in row if x >= 0) for row in tw]
+    assert got == [[3], [4], [], [0], [1], [], [7, 8], [6, 8], [6, 7]]
+    assert span_twins(np.array(["a", "b"], dtype=object), np.array([0, 0]), np.array([1, 1])) is None
+    assert span_twins(np.array(["a", "a"], dtype=object), np.array([0, 0]), np.array([1, 1])).tolist() == [[1], [0]]
+
+
+def test_span_drift_percentiles_come_from_validation_predicted_spans_when_there_are_enough():
+    """With a validation split of at least HELDOUT_MIN_SPANS predicted spans, span drift scores
+    are percentiles among those spans (so about 5% of them, and of new spans like them, are
+    flagged) rather than among the training spans themselves."""
+    from dataquality.ner.finish import HELDOUT_MIN_SPANS
+
+    run = start()
+    labels = labels_for("BIO")
+    rows, gold = _random_dataset(300, seed=11)
+    rng = np.random.default_rng(12)
+    centers = rng.normal(size=(len(labels), 16)) * 3
+
+    def log(part, split, shift=0.0, **kw):
+        tags = [tags_for(g, len(r["text_token_indices"]), "BIO") for r, g in part]
+        em = [(centers[[labels.index(t) for t in tg]] + rng.normal(size=(len(tg), 16)) * 0.3 + shift).astype(np.float32)
+              for tg in tags]
+        dq.log_model_outputs(ids=[r["id"] for r, _ in part], embs=em, logits=[one_hot_logits(tg, labels, hi=4.0) for tg in tags],
+                             split=split, **kw)
+
+    pairs = list(zip(rows, gold))
+    dq.log_dataset(pd.DataFrame(rows[:120]), split="train")
+    dq.log_dataset(pd.DataFrame(rows[120:240]), split="validation")
+    inf = pd.DataFrame([{k: v for k, v in r.items() if k != "gold_spans"} for r in rows[240:]])
+    dq.log_dataset(inf, split="inference", inference_name="prod")
+    log(pairs[:120], "train", epoch=0)
+    log(pairs[120:240], "validation", epoch=0)
+    log(pairs[240:270], "inference", inference_name="prod")
+    log(pairs[270:], "inference", shift=25.0, inference_name="prod")
+    dq.finish(verbose=False)
+    val = pd.read_parquet(run.paths.results("validation") / "spans.parquet")
+    val_pred = val[val["span_kind"] == "pred"]
+    assert len(val_pred) >= HELDOUT_MIN_SPANS
+    summ = dq.metrics.get_summary("ner", "it")["splits"]
+    for key in ("validation", "inference/prod"):
+        assert summ[key]["signals"]["drift"]["reference"] == "validation predicted spans"
+    # percentiles among themselves: 95% of the validation spans at or below the 0.95 quantile
+    assert val_pred["is_drifted"].mean() <= 0.06
+    _, spans, _ = results(run, "inference/prod")
+    spans["shifted"] = spans["id"] >= rows[270]["id"]
+    assert spans.loc[spans["shifted"], "is_drifted"].all()
+    assert spans.loc[~spans["shifted"], "is_drifted"].mean() < 0.25

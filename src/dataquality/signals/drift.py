@@ -83,6 +83,11 @@ SET_SAMPLE = 1_000
 PERMUTATIONS = 200
 EIGEN_FLOOR = 1e-3  # eigenvalues of the whitening floored at this share of their mean
 GATHER_CHUNK = 4_096  # queries whose neighbours' vectors are gathered at once (local scale)
+# The whitening is applied only with this many reference rows, and this many per dimension: below
+# that, half of them cannot estimate the covariance well enough, and new in-distribution data
+# scored as drifted more often than the quantile says (tests/test_drift.py).
+WHITEN_MIN_ROWS = 2_000
+WHITEN_ROWS_PER_DIM = 4
 
 
 def _setting(data: SplitArrays, name: str):
@@ -90,21 +95,30 @@ def _setting(data: SplitArrays, name: str):
 
 
 def _drop_self(sims: np.ndarray, rows: np.ndarray, self_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Leave out each query's own row (or, if it is not among the results, the last one)."""
-    own = rows == self_rows[:, None]
-    drop = np.where(own.any(axis=1), own.argmax(axis=1), sims.shape[1] - 1)
-    keep = np.ones_like(sims, dtype=bool)
-    keep[np.arange(len(sims)), drop] = False
+    """Leave out each query's own row(s): ``self_rows`` is (m,) or (m, j) with -1 for none. The
+    results keep ``j`` fewer columns: where fewer than ``j`` own rows were found, the last
+    neighbours go instead."""
+    own = self_rows if self_rows.ndim == 2 else self_rows[:, None]
+    drop = (rows[:, :, None] == own[:, None, :]).any(axis=2) & (rows >= 0)
+    need = own.shape[1] - drop.sum(axis=1)
+    kept_from_end = np.cumsum(~drop[:, ::-1], axis=1)[:, ::-1]  # columns kept at or after each one
+    drop |= ~drop & (kept_from_end <= need[:, None])
+    keep = ~drop
     return sims[keep].reshape(len(sims), -1), rows[keep].reshape(len(rows), -1)
+
+
+def _n_own(self_rows: np.ndarray | None) -> int:
+    return 0 if self_rows is None else (self_rows.shape[1] if self_rows.ndim == 2 else 1)
 
 
 def knn(index, queries: np.ndarray, k: int, self_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Cosine distances (m, k) and rows (m, k) of the ``k`` nearest indexed vectors of each query.
 
-    With ``self_rows`` (the query's own row in the index, shape (m,)) that row is left out. Missing
-    neighbours (an IVF index probing too few lists) have distance NaN and row -1.
+    With ``self_rows`` (the query's own row in the index, shape (m,), or its rows, shape (m, j),
+    -1 for none) those rows are left out. Missing neighbours (an IVF index probing too few lists)
+    have distance NaN and row -1.
     """
-    sims, rows = similarity.search(index, queries, k + (1 if self_rows is not None else 0))
+    sims, rows = similarity.search(index, queries, k + _n_own(self_rows))
     if self_rows is not None:
         sims, rows = _drop_self(sims, rows, self_rows)
     d = np.where(rows >= 0, 1.0 - sims, np.nan).astype(np.float32)
@@ -126,7 +140,7 @@ def _mean_rows(d: np.ndarray) -> np.ndarray:
 def whitening(sample: np.ndarray, beta: float) -> np.ndarray | None:
     """The partial whitening W = C^(-β) of the L2-normalised rows of ``sample`` (shape (m, d)).
 
-    C is their covariance (centered on their mean); its eigenvalues λ are floored at
+    C is their covariance (centered on their mean, Ledoit-Wolf shrunk); its eigenvalues λ are floored at
     :data:`EIGEN_FLOOR` · mean(λ) and divided by mean(λ), so W = V diag((λ / mean λ)^(-β)) Vᵀ is
     symmetric, shape (d, d), float32. None (no whitening) for β = 0 or a sample without variance.
     """
@@ -134,12 +148,22 @@ def whitening(sample: np.ndarray, beta: float) -> np.ndarray | None:
         return None
     x = similarity.normalized(sample).astype(np.float64)
     x -= x.mean(axis=0)
-    lam, vec = np.linalg.eigh(x.T @ x / len(x))
+    lam, vec = np.linalg.eigh(_covariance(x))
     mean = float(lam.clip(min=0).mean())
     if not mean > 0:
         return None
     w = (np.maximum(lam, EIGEN_FLOOR * mean) / mean) ** (-beta)
     return ((vec * w) @ vec.T).astype(np.float32)
+
+
+def _covariance(x: np.ndarray) -> np.ndarray:
+    """The covariance of the centered rows ``x``, shrunk towards a multiple of the identity by
+    the Ledoit-Wolf estimate (Ledoit & Wolf, J. Multivariate Anal. 2004): with fewer rows than
+    dimensions, or not many more, the sample covariance has near-zero eigenvalues in directions
+    the rows merely did not sample, which a whitening would blow up."""
+    from sklearn.covariance import ledoit_wolf
+
+    return ledoit_wolf(x, assume_centered=True)[0]
 
 
 def _whitened(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -185,7 +209,7 @@ def neighbours(ref: dict, queries: np.ndarray, k: int,
         q = queries if w is None else _whitened(queries, w)
         return knn(ref["search_index"], q, k, self_rows)
     index, m = ref["search_index"], len(queries)
-    kk = min(k + (1 if self_rows is not None else 0), index.ntotal)
+    kk = min(k + _n_own(self_rows), index.ntotal)
     sims = np.empty((m, kk), dtype=np.float32)
     rows = np.empty((m, kk), dtype=np.int64)
     ww = w @ w
@@ -259,28 +283,68 @@ def training_reference(data: SplitArrays) -> dict | None:
             return None
         emb = np.load(data.results_root / S.TRAIN / S.EMBEDDINGS_FILE, mmap_mode="r")
         conf, pred = _stored_outputs(data, S.TRAIN)
-    n = len(emb)
-    if n < 2:
-        return None
-    k = min(k, n - 1)
     rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(n, min(n, REF_SAMPLE), replace=False))
-    sample = np.asarray(emb[rows])
-    ref = {"index": index, "k": k, "alpha": alpha, "beta": beta, "n": n, "embeddings": emb,
-           "whitening": whitening(sample, beta) if n > 2 else None}
-    _metric(ref, index, emb)
-    d, nb = neighbours(ref, sample, k, self_rows=rows)
-    _, dist = drift_distance(ref, d, nb)
-    dist = np.sort(dist[np.isfinite(dist)])
     q = float(_setting(data, "drift_quantile"))
-    set_rows = np.sort(rng.choice(n, min(n, SET_SAMPLE), replace=False))
+    ref = metric_reference(index, emb, k=k, alpha=alpha, beta=beta, quantile=q, rng=rng)
+    if ref is None:
+        return None
+    set_rows = np.sort(rng.choice(ref["n"], min(ref["n"], SET_SAMPLE), replace=False))
     ref.update({
-        "distances": dist, "threshold": float(np.quantile(dist, q)), "quantile": q,
         "confidence": conf.astype(np.float64), "pred_counts": np.bincount(pred, minlength=len(data.labels)),
         "outputs_split": S.TRAIN, "set_sample": similarity.normalized(emb[set_rows]),
     })
     data.shared["drift_reference"] = ref
     return ref
+
+
+def metric_reference(index, emb: np.ndarray, *, k: int, alpha: float, beta: float, quantile: float,
+                     rng: np.random.Generator, twins: np.ndarray | None = None,
+                     heldout: np.ndarray | None = None) -> dict | None:
+    """The drift metric of a reference set (training samples, or NER training spans): ``emb``
+    (n, d), possibly memory-mapped, with its similarity ``index``; the whitening, fitted on a
+    sample of up to :data:`REF_SAMPLE` rows drawn with ``rng``; and the distribution of the drift
+    distance D that scores are percentiles of.
+
+    That distribution is D of ``heldout`` rows ((m, d): held-out data of the training
+    distribution, such as an NER run's validation spans) when given, else D of another sample of
+    training rows, each left out of its own neighbours, and so are its ``twins`` ((n, j), -1 for
+    none: other rows that are the same item, such as an NER gold span and the predicted span with
+    its boundaries, whose embeddings are equal). None for fewer than 2 rows. Score queries with
+    :func:`score_drift`."""
+    n = len(emb)
+    j = 0 if twins is None else twins.shape[1]
+    if n < 2 + j:
+        return None
+    k = min(k, n - 1 - j)
+    # The whitening is fitted on other rows than those that give the distribution of D: fitted
+    # and scored on the same rows, it would have learned their noise, and new in-distribution
+    # data would score as drifted (with 2,000 training rows of 384-d, 17% instead of 5%).
+    if n < WHITEN_MIN_ROWS or n < WHITEN_ROWS_PER_DIM * emb.shape[1]:
+        beta = 0.0  # too few rows to estimate the directions training does not use: plain cosine
+    perm = rng.permutation(n)
+    m = min(REF_SAMPLE, n if beta == 0 or heldout is not None else n // 2)
+    rows = np.sort(perm[:m])
+    fit = perm[m : m + REF_SAMPLE] if m < n and heldout is None else perm[:m]
+    ref = {"index": index, "k": k, "alpha": alpha, "beta": beta, "n": n, "embeddings": emb,
+           "whitening": whitening(np.asarray(emb[np.sort(fit)]), beta) if n > 2 else None}
+    _metric(ref, index, emb)
+    if heldout is not None:
+        d, nb = neighbours(ref, np.asarray(heldout), k)
+    else:
+        d, nb = neighbours(ref, np.asarray(emb[rows]), k, self_rows=rows if twins is None else np.c_[rows, twins[rows]])
+    _, dist = drift_distance(ref, d, nb)
+    dist = np.sort(dist[np.isfinite(dist)])
+    ref.update({"distances": dist, "threshold": float(np.quantile(dist, quantile)), "quantile": quantile})
+    return ref
+
+
+def score_drift(ref: dict, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean k-NN distance d, ``drift_score`` in [0, 1], ``is_drifted``) of each query row against
+    a :func:`metric_reference`."""
+    d, rows = neighbours(ref, queries, ref["k"])
+    dk, dist = drift_distance(ref, d, rows)
+    score = (np.searchsorted(ref["distances"], dist, side="right") / max(len(ref["distances"]), 1)).astype(np.float32)
+    return dk, score, dist > ref["threshold"]
 
 
 def _stored_outputs(data: SplitArrays, split: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -326,10 +390,7 @@ def drift(data: SplitArrays) -> SignalResult:
             data.shared["drift_heldout_outputs"] = {
                 "split": data.split, "confidence": data.probs.max(axis=1).astype(np.float64),
                 "pred_counts": np.bincount(data.pred, minlength=len(data.labels))}
-    d, rows = neighbours(ref, data.embeddings, ref["k"])
-    dk, dist = drift_distance(ref, d, rows)
-    score = (np.searchsorted(ref["distances"], dist, side="right") / max(len(ref["distances"]), 1)).astype(np.float32)
-    flag = dist > ref["threshold"]
+    dk, score, flag = score_drift(ref, data.embeddings)
     summary = {
         "k": ref["k"], "local_scale_alpha": ref["alpha"], "whitening_beta": ref["beta"],
         "threshold_distance": ref["threshold"],
