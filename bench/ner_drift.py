@@ -8,7 +8,13 @@ NER run, at larger sizes). Its inference sets:
 - ``headlines``: Guardian financial headlines (a far shift);
 - ``plots``: Rotten Tomatoes plot descriptions (a near shift: longer, edited prose about films).
 
-The unit is the *predicted span* (mean of its tokens' states), scored against every training
+Two units. *Samples* (what ``drift_score`` / ``is_drifted`` of ``samples.parquet`` are): the mean
+of a sample's token states against the training samples', the percentile among the validation
+samples'; per variant of the metric, AUROC of held-out tweets against each shifted set, the share
+of held-out tweets flagged, and for comparison the AUROC of the sample score the spans give (its
+highest predicted span; a sample without predicted spans scores 0).
+
+*Predicted spans* (mean of its tokens' states), scored against every training
 span (gold and predicted, as ``finish()`` indexes them). Per shifted set, label 1 = a predicted
 span of the shifted set and 0 = a predicted span of the held-out tweets; AUROC of the drift
 distance of each variant of the drift metric (``dataquality.signals.drift``), all from the same
@@ -130,14 +136,46 @@ def main(argv=None) -> dict:
                     row["matches_stored_drift_score"] = bool(np.allclose(sets["tweets"][1], tweet_score, equal_nan=True))
             out[vname] = row
         stored = {name: round(float((v[1] > q).mean()), 4) for name, v in sets.items()}
+
+        # Samples: the mean token embedding against the training samples' (what finish() scores),
+        # against the sample score the spans give (the highest of its predicted spans; none = 0).
+        import pandas as pd
+
+        strain = np.load(results / "training" / "sample_embeddings.npy")
+        sval = np.load(results / "validation" / "sample_embeddings.npy")
+        sidx = similarity.build_index(strain, seed=args.seed)
+        frames = {name: pd.read_parquet(results / "inference" / name / "samples.parquet") for name in sets}
+        sembs = {name: np.load(results / "inference" / name / "sample_embeddings.npy") for name in sets}
+        samples = {"n": {name: len(f) for name, f in frames.items()},
+                   "without_predicted_spans": {name: round(float((f["n_pred_spans"] == 0).mean()), 4) for name, f in frames.items()},
+                   "stored_flagged_rate": {name: round(float(f["is_drifted"].mean()), 4) for name, f in frames.items()},
+                   "highest_span_score_auroc": {
+                       other: round(auroc(frames["tweets"]["span_drift_score"].fillna(0).to_numpy(),
+                                          frames[other]["span_drift_score"].fillna(0).to_numpy()), 4)
+                       for other in ("headlines", "plots")}}
+        for vname, (a, b) in variants.items():
+            ref = metric_reference(sidx, strain, k=k, alpha=a, beta=b, quantile=q, rng=np.random.default_rng(args.seed),
+                                   heldout=sval)
+            dist = {}
+            for name, e in sembs.items():
+                d, rows = neighbours(ref, e, ref["k"])
+                dist[name] = drift_distance(ref, d, rows)[1]
+            row = {"auroc_headlines": round(auroc(dist["tweets"], dist["headlines"]), 4),
+                   "auroc_plots": round(auroc(dist["tweets"], dist["plots"]), 4),
+                   "heldout_flagged_rate": round(float((dist["tweets"] > ref["threshold"]).mean()), 4)}
+            if vname == "default":
+                _, score, _ = score_drift(ref, sembs["tweets"])
+                row["matches_stored_drift_score"] = bool(np.allclose(frames["tweets"]["drift_score"], score))
+            samples[vname] = row
         result = {
             "benchmark": "ner_drift",
             "config": vars(args) | {"drift_k": k, "drift_quantile": q},
             "run_seconds": round(seconds, 1),
             "training_spans": int(len(train)),
             "predicted_spans": {name: int(len(v[0])) for name, v in sets.items()},
-            "variants": out,
+            "span_variants": out,
             "stored_flagged_rate": stored,
+            "samples": samples,
             "machine": machine_info(),
         }
         emit(result, args.out)

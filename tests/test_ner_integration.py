@@ -390,21 +390,31 @@ def test_inference_split_gets_drift_columns():
     dq.log_model_outputs(ids=list(range(1000, 1020)), embs=near[0] + far[0], logits=near[1] + far[1])
     dq.finish()
     samples, spans, _ = results(run, "inference/prod")
-    assert {"drift_score", "is_drifted"} <= set(samples.columns) and {"drift_score", "is_drifted"} <= set(spans.columns)
+    assert {"drift_score", "is_drifted", "knn_distance", "span_drift_score", "has_drifted_span"} <= set(samples.columns)
+    assert {"drift_score", "is_drifted"} <= set(spans.columns)
     assert samples["gold_spans"].isna().all()
     assert (spans["span_kind"] == "pred").all() and spans["error_type"].isna().all()
     s = samples.set_index("id")
+    # every sample has a drift of its own (its mean token embedding), with or without spans
+    assert s["drift_score"].notna().all()
+    far, near = list(range(1010, 1020)), list(range(1000, 1010))
+    assert s.loc[far, "is_drifted"].all() and s.loc[near, "is_drifted"].sum() <= 2  # ~5% expected
+    assert s.loc[far, "knn_distance"].min() > s.loc[near, "knn_distance"].max()
+    # and the drift of its most drifted span
     has_span = s["n_pred_spans"] > 0
-    far_ids = [i for i in range(1010, 1020) if has_span[i]]
-    near_ids = [i for i in range(1000, 1010) if has_span[i]]
+    far_ids, near_ids = [i for i in far if has_span[i]], [i for i in near if has_span[i]]
     assert far_ids and near_ids
-    assert s.loc[far_ids, "is_drifted"].all()
-    assert s.loc[far_ids, "drift_score"].min() > s.loc[near_ids, "drift_score"].max()
-    # a sample's drift is that of its most drifted span
+    assert s.loc[far_ids, "has_drifted_span"].all()
     best = spans.groupby("id")["drift_score"].max()
-    np.testing.assert_allclose(s.loc[best.index, "drift_score"], best, rtol=1e-6)
+    np.testing.assert_allclose(s.loc[best.index, "span_drift_score"], best, rtol=1e-6)
+    assert s.loc[~has_span, "span_drift_score"].isna().all()
     summ = dq.metrics.get_summary("ner", "it")["splits"]["inference/prod"]["signals"]
-    assert summ["drift"]["count"] == int(spans["is_drifted"].sum())
+    assert summ["drift"]["unit"] == "sample" and summ["drift"]["count"] == int(s["is_drifted"].sum())
+    assert summ["span_drift"]["unit"] == "predicted span" and summ["span_drift"]["count"] == int(spans["is_drifted"].sum())
+    kinds = {a["kind"]: a for a in summ["summary"]["alerts"]}
+    assert kinds["drifted_samples"]["filter"] == {"is_drifted": True}
+    assert kinds["drifted_samples"]["count"] == int(s["is_drifted"].sum())
+    assert kinds["drifted_spans"]["filter"] == {"has_drifted_span": True}
 
 
 def test_later_inference_only_process(dq_home):
@@ -625,7 +635,8 @@ def test_span_drift_percentiles_come_from_validation_predicted_spans_when_there_
     assert len(val_pred) >= HELDOUT_MIN_SPANS
     summ = dq.metrics.get_summary("ner", "it")["splits"]
     for key in ("validation", "inference/prod"):
-        assert summ[key]["signals"]["drift"]["reference"] == "validation predicted spans"
+        assert summ[key]["signals"]["span_drift"]["reference"] == "validation predicted spans"
+        assert summ[key]["signals"]["drift"]["reference"] == "validation samples"
     # percentiles among themselves: 95% of the validation spans at or below the 0.95 quantile
     assert val_pred["is_drifted"].mean() <= 0.06
     _, spans, _ = results(run, "inference/prod")

@@ -4,12 +4,15 @@ Per split it writes (through a temporary folder, like the classification path):
 
 - ``samples.parquet``: one row per sample: id, text, ``gold_spans`` and ``pred_spans`` (character
   offsets; predicted spans carry their error type and DEP), sample ``data_error_potential``,
-  ``confidence`` (mean token confidence), span and error counts, meta columns, and for inference
-  ``is_drifted`` (any span drifted) and ``drift_score`` (the highest of its spans);
+  ``confidence`` (mean token confidence), span and error counts, meta columns, and outside
+  training the sample's drift (``drift_score``, ``is_drifted``, ``knn_distance``: its mean token
+  embedding against the training samples', see :func:`_sample_drift`) and its spans'
+  (``span_drift_score``, the highest of its predicted spans, and ``has_drifted_span``);
 - ``spans.parquet``: one row per gold and per predicted span (``span_kind``), with token and
   character offsets, text, entity type, error type, the matched counterpart's type, span DEP,
-  confidence, and for inference ``drift_score`` / ``is_drifted``;
-- ``embeddings.npy``: span embeddings (mean of token embeddings), row-aligned with ``spans.parquet``.
+  confidence, and outside training ``drift_score`` / ``is_drifted`` of predicted spans;
+- ``embeddings.npy``: span embeddings (mean of token embeddings), row-aligned with ``spans.parquet``;
+- ``sample_embeddings.npy``: each sample's mean token embedding, row-aligned with ``samples.parquet``.
 
 Predicted spans are decoded leniently (every chain of argmax tags is a span, so a stray ``I-X`` is
 shown and typed); the per-entity precision / recall / F1 in the summary (``entity_metrics``) are
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
     from ..run import Run
 
 SPANS_FILE = "spans.parquet"
+SAMPLE_EMBEDDINGS_FILE = "sample_embeddings.npy"  # NER: each sample's mean token embedding, row-aligned
 ERRORS = tuple(e for e in ERROR_TYPES if e != "none")
 
 
@@ -152,9 +156,9 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
         # Span tables: gold rows then predicted rows.
         kinds = [("gold", gold)] if labeled else []
         kinds.append(("pred", pred))
-        token_embs = rank = None
+        token_embs = rank = sample_embs = None
         if emb_dim is not None:
-            token_embs, rank = _span_token_embs(final.parts, runs_per_batch, row_of_input, ntok, offsets,
+            token_embs, rank, sample_embs = _span_token_embs(final.parts, runs_per_batch, row_of_input, ntok, offsets,
                                                 [sp for _, sp in kinds], emb_dim)
         errs = span_errors_batch(gold, pred) if labeled else None
         span_cols: dict[str, list] = {c: [] for c in ("row", "kind", "index", "token_start", "token_end", "type_id",
@@ -209,7 +213,18 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
         emb_all = np.concatenate(span_embs) if span_embs else None
         if emb_all is not None:
             np.save(tmp / S.EMBEDDINGS_FILE, emb_all.astype(np.float32))
+        if sample_embs is not None:
+            np.save(tmp / SAMPLE_EMBEDDINGS_FILE, sample_embs)
         del token_embs, rank
+
+        # Drift of the samples (their mean token embedding) against the training samples.
+        sample_drift = {}
+        sample_drift_summary = {}
+        if sample_embs is not None and signals and n:
+            if split == S.TRAIN:
+                shared["ner_train_sample_embs"] = sample_embs
+            else:
+                sample_drift, sample_drift_summary = _sample_drift(run, sample_embs, shared, split)
 
         # Drift of inference spans against the training spans.
         drift_summary = {}
@@ -249,8 +264,10 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
             np.fmax.at(best, sample_rows, ds)
             anyd = np.zeros(n, bool)
             np.logical_or.at(anyd, sample_rows, dd)
-            out["drift_score"] = pa.array(best)
-            out["is_drifted"] = pa.array(anyd)
+            out["span_drift_score"] = pa.array(best)
+            out["has_drifted_span"] = pa.array(anyd)
+        for c, v in sample_drift.items():
+            out[c] = pa.array(v)
         for c in keep_cols:
             if c not in (S.ID, S.TEXT, GOLD_SPANS):
                 out[c] = samples.column(c)
@@ -285,22 +302,26 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
         sig["data_error_potential"] = {"easy_threshold": easy, "hard_threshold": hard, "mean": easy,
                                        "span_mean": float(np.nanmean(dep)) if len(dep) else None}
     else:
-        n_drifted = int(np.asarray(out["is_drifted"]).sum()) if "is_drifted" in out else 0
-        sig["summary"] = {"alerts": _drift_alerts(drift_summary, n_drifted), "pred_span_counts": {
-            t: int((pred.type_id == i).sum()) for i, t in enumerate(types)}}
+        n_with_drifted_span = int(np.asarray(out["has_drifted_span"]).sum()) if "has_drifted_span" in out else 0
+        sig["summary"] = {"alerts": _drift_alerts(sample_drift_summary, drift_summary, n_with_drifted_span),
+                          "pred_span_counts": {t: int((pred.type_id == i).sum()) for i, t in enumerate(types)}}
+    if sample_drift_summary:
+        sig["drift"] = sample_drift_summary
     if drift_summary:
-        sig["drift"] = drift_summary
+        sig["span_drift"] = drift_summary
     summary["signals"] = sig
     return summary, tmp
 
 
 def _span_token_embs(parts, runs_per_batch, row_of_input, ntok, offsets, span_sets, d: int):
-    """Final-epoch embeddings of the tokens inside any span, gathered from the logged parts.
+    """Final-epoch embeddings of the tokens inside any span, gathered from the logged parts, and
+    the mean embedding of each sample's tokens.
 
-    Returns ``(embs, rank)``: ``embs`` (n_span_tokens, d) float32 in flat token order and ``rank``
-    (n_tokens + 1,) the row of flat token ``t`` in ``embs`` (valid where ``t`` is in a span). Only
-    span tokens are read and kept (about a fifth of the tokens on typical NER data), never a
-    (n_tokens, d) copy.
+    Returns ``(embs, rank, sample_embs)``: ``embs`` (n_span_tokens, d) float32 in flat token order,
+    ``rank`` (n_tokens + 1,) the row of flat token ``t`` in ``embs`` (valid where ``t`` is in a
+    span), and ``sample_embs`` (n_samples, d) float32. Only span tokens are kept (about a fifth of
+    the tokens on typical NER data), never a (n_tokens, d) copy; the sample means are summed batch
+    by batch.
     """
     from ..finish import _matrix, _open_parts
 
@@ -315,13 +336,20 @@ def _span_token_embs(parts, runs_per_batch, row_of_input, ntok, offsets, span_se
     rank = np.cumsum(need) - 1
     rank = np.r_[rank, rank[-1] + 1 if T else 0]
     embs = np.empty((int(need.sum()), d), np.float32)
+    sample_embs = np.zeros((len(ntok), d), np.float32)
     for (_, batch), (starts, lens, pos) in zip(_open_parts(parts), runs_per_batch):
         r = row_of_input[pos]
         src, dst = _gather_index(starts, offsets[r], ntok[r])
+        matrix = _matrix(batch, S.EMB)
         keep = need[dst]
         if keep.any():
-            embs[rank[dst[keep]]] = _matrix(batch, S.EMB)[src[keep]]
-    return embs, rank
+            embs[rank[dst[keep]]] = matrix[src[keep]]
+        has = ntok[r] > 0
+        if has.any():  # the tokens of a sample are consecutive rows of src
+            first = (np.cumsum(ntok[r]) - ntok[r])[has]
+            sums = np.add.reduceat(matrix[src].astype(np.float64), first, axis=0)
+            sample_embs[r[has]] = sums / ntok[r][has, None]
+    return embs, rank, sample_embs
 
 
 def _span_means(embs: np.ndarray, rank: np.ndarray, sp: SpanArrays, offsets: np.ndarray,
@@ -503,6 +531,65 @@ def _heldout_pred_spans(run: "Run", shared: dict) -> tuple[str | None, np.ndarra
     return None, None
 
 
+HELDOUT_MIN_SAMPLES = 100  # held-out samples needed to be the drift reference
+
+
+def _reference_settings(run: "Run") -> dict:
+    from ..signals.settings import SETTINGS
+
+    settings = run.manifest.get("signal_settings", {})
+    names = ("drift_k", "drift_local_scale", "drift_whitening", "drift_quantile", "seed")
+    v = {name: settings.get(name, SETTINGS[name][3]) for name in names}
+    return {"k": int(v["drift_k"]), "alpha": float(v["drift_local_scale"]), "beta": float(v["drift_whitening"]),
+            "quantile": float(v["drift_quantile"]), "rng": np.random.default_rng(int(v["seed"]))}
+
+
+def _sample_drift(run: "Run", sample_embs: np.ndarray, shared: dict, split: str) -> tuple[dict, dict]:
+    """Per sample: drift of its mean token embedding against the training samples', as for text
+    classification (:mod:`dataquality.signals.drift`), the percentile taken among held-out samples
+    (validation, else test; at least :data:`HELDOUT_MIN_SAMPLES`) where the run has them. Every
+    sample is scored, also one without predicted spans (such as text the model finds nothing
+    familiar in). Returns (columns, summary)."""
+    from .. import similarity
+    from ..signals.drift import metric_reference, score_drift
+
+    if split in (S.VALIDATION, S.TEST):
+        shared.setdefault("ner_heldout_samples", {})[split] = sample_embs
+    ref = shared.get("ner_sample_drift_reference")
+    if ref is None:
+        train = shared.get("ner_train_sample_embs")
+        if train is None:
+            p = run.paths.results(S.TRAIN) / SAMPLE_EMBEDDINGS_FILE
+            train = np.load(p) if p.exists() else None
+        if train is None or len(train) < 2:
+            return {}, {}
+        heldout_split, heldout = None, None
+        for hs in (S.VALIDATION, S.TEST):
+            h = shared.get("ner_heldout_samples", {}).get(hs)
+            if h is None:
+                p = run.paths.results(hs) / SAMPLE_EMBEDDINGS_FILE
+                h = np.load(p) if p.exists() else None
+            if h is not None and len(h) >= HELDOUT_MIN_SAMPLES:
+                heldout_split, heldout = hs, h
+                break
+        rs = _reference_settings(run)
+        index = similarity.build_index(train, seed=int(run.manifest.get("signal_settings", {}).get("seed", 0)))
+        ref = metric_reference(index, train, k=rs["k"], alpha=rs["alpha"], beta=rs["beta"], quantile=rs["quantile"],
+                               rng=rs["rng"], heldout=heldout)
+        if ref is None:
+            return {}, {}
+        ref["reference"] = f"{heldout_split} samples" if heldout is not None else "training samples"
+        shared["ner_sample_drift_reference"] = ref
+    dk, score, flag = score_drift(ref, sample_embs)
+    m = len(sample_embs)
+    summary = {"k": ref["k"], "local_scale_alpha": ref["alpha"], "whitening_beta": ref["beta"],
+               "reference": ref["reference"], "threshold_distance": ref["threshold"], "quantile": ref["quantile"],
+               "count": int(flag.sum()), "rate": float(flag.mean()) if m else 0.0,
+               "expected_rate": round(1 - ref["quantile"], 4), "unit": "sample",
+               "mean_knn_distance": float(np.nanmean(dk)) if m else None}
+    return {"drift_score": score, "is_drifted": flag, "knn_distance": dk.astype(np.float32)}, summary
+
+
 def _span_drift(run: "Run", emb: np.ndarray, span_table: dict, shared: dict, split: str) -> dict:
     """Per predicted span: drift against the training spans, in the drift metric of samples
     (:mod:`dataquality.signals.drift`: partially whitened cosine, mean distance to the ``drift_k``
@@ -563,12 +650,20 @@ def _span_drift(run: "Run", emb: np.ndarray, span_table: dict, shared: dict, spl
             "unit": "predicted span"}
 
 
-def _drift_alerts(drift: dict, n_samples_drifted: int) -> list[dict]:
+def _drift_alerts(samples: dict, spans: dict, n_with_drifted_span: int) -> list[dict]:
+    """Alerts of an inference set: more drifted samples, or predicted spans, than twice the rate
+    expected of data like the reference."""
     from ..signals.summary import _alert
 
-    if drift and drift.get("rate", 0) > 2 * drift.get("expected_rate", 0.05):
-        return [_alert("drifted_samples", "warning",
-                       f"{drift['count']} predicted spans ({drift['rate']:.1%}) are farther from the training spans "
-                       f"than {1 - drift['expected_rate']:.0%} of training spans are, in {n_samples_drifted} samples.",
-                       {"is_drifted": True}, n_samples_drifted)]
-    return []
+    out = []
+    if samples and samples.get("rate", 0) > 2 * samples.get("expected_rate", 0.05):
+        out.append(_alert("drifted_samples", "warning",
+                          f"{samples['count']} samples ({samples['rate']:.1%}) are farther from the training samples than "
+                          f"{1 - samples['expected_rate']:.0%} of {samples['reference']} are.",
+                          {"is_drifted": True}, samples["count"]))
+    if spans and spans.get("rate", 0) > 2 * spans.get("expected_rate", 0.05):
+        out.append(_alert("drifted_spans", "warning",
+                          f"{spans['count']} predicted spans ({spans['rate']:.1%}) are farther from the training spans "
+                          f"than {1 - spans['expected_rate']:.0%} of {spans['reference']} are, in {n_with_drifted_span} samples.",
+                          {"has_drifted_span": True}, n_with_drifted_span))
+    return out
