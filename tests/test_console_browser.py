@@ -484,3 +484,25 @@ def test_ner_inference_views_load_without_errors(page, console_root, view):
         assert pg.get_by_test_id("confidence-shift").count() == 1
     if view == "spans":
         assert pg.get_by_test_id("ner-samples").locator("li").count() > 0
+
+
+def test_ner_drift_flags_on_a_shifted_inference_set(page, console_root):
+    """The NER demo's headlines: the sample drift flag and the drifted-span flag filter the table to
+    the rows dq.metrics gives for the same filter, and the inference view shows the sample drift rate."""
+    pg = page.goto(run_url(NER, split="inference", inference_name="headlines"))
+    pg.get_by_test_id("filterbar").wait_for()
+    for key in ("is_drifted", "has_drifted_span"):
+        pg.get_by_test_id(f"flag-{key}").check()
+        pg.wait_for_timeout(500)
+        assert page.filter() == {key: True}
+        want = len(gdf(console_root, "inference", "headlines", run=NER, filter={key: True}))
+        assert 0 < want < len(gdf(console_root, "inference", "headlines", run=NER))
+        assert page.count() == want
+        pg.get_by_test_id(f"flag-{key}").uncheck()
+        pg.wait_for_timeout(300)
+    pg.locator("[data-view=inference]").click()
+    pg.get_by_test_id("confidence-shift").wait_for()
+    drift = dq.metrics.get_summary(*NER, root=console_root)["splits"]["inference/headlines"]["signals"]["drift"]
+    assert drift["unit"] == "sample" and drift["rate"] > 0.2  # headlines: far from tweets
+    assert f"{100 * drift['rate']:.1f}%" in pg.get_by_text("drifted (expected").locator("..").inner_text()
+    page.shot("ner-headlines-drift")

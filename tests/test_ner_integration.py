@@ -415,6 +415,9 @@ def test_inference_split_gets_drift_columns():
     assert kinds["drifted_samples"]["filter"] == {"is_drifted": True}
     assert kinds["drifted_samples"]["count"] == int(s["is_drifted"].sum())
     assert kinds["drifted_spans"]["filter"] == {"has_drifted_span": True}
+    for kind, col in (("drifted_samples", "is_drifted"), ("drifted_spans", "has_drifted_span")):
+        got = dq.metrics.get_dataframe("ner", "it", "inference", inference_name="prod", filter=kinds[kind]["filter"])
+        assert sorted(got["id"]) == sorted(s.index[s[col]]) and len(got) == kinds[kind]["count"]
 
 
 def test_later_inference_only_process(dq_home):

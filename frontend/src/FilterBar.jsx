@@ -14,6 +14,7 @@ const FLAGS = [
   ['likely_mislabeled', 'Likely mislabeled', 'likely_mislabeled'],
   ['is_otb', 'On the boundary', 'is_on_the_boundary'],
   ['is_drifted', 'Drifted', 'is_drifted'],
+  ['has_drifted_span', 'Drifted span', 'has_drifted_span'],
 ];
 
 function describe(k, v) {
@@ -28,6 +29,7 @@ function describe(k, v) {
     case 'likely_mislabeled': return v ? 'likely mislabeled' : 'not likely mislabeled';
     case 'is_otb': return v ? 'on the boundary' : 'not on the boundary';
     case 'is_drifted': return v ? 'drifted' : 'not drifted';
+    case 'has_drifted_span': return v ? 'with a drifted span' : 'without a drifted span';
     case 'gold': return `gold ∈ {${v.join(', ')}}`;
     case 'pred': return `pred ∈ {${v.join(', ')}}`;
     case 'labels': return `gold or pred ∈ {${v.join(', ')}}`;

@@ -8,7 +8,7 @@ import { SpanText } from './spans.jsx';
 import { ErrorBox, fmt, useLoad } from './util.jsx';
 
 const SHOWN = ['gold', 'pred', 'confidence', 'data_error_potential', 'likely_mislabeled', 'is_misclassified', 'is_on_the_boundary',
-  'certainty_ratio', 'aum', 'confidence_mean', 'variability', 'drift_score', 'is_drifted', 'knn_distance', 'cluster_id'];
+  'certainty_ratio', 'aum', 'confidence_mean', 'variability', 'drift_score', 'is_drifted', 'knn_distance', 'span_drift_score', 'has_drifted_span', 'cluster_id'];
 
 export function SamplePanel() {
   const r = route.value;

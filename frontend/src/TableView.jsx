@@ -10,7 +10,7 @@ const ROW_H = 34;
 const PAGE = 200;
 const HIDDEN_BY_DEFAULT = new Set(['aum', 'confidence_mean', 'variability', 'correctness', 'certainty_ratio', 'x', 'y',
   'cluster_id', 'knn_distance', 'gold_spans', 'pred_spans', 'text_token_indices']);
-const FLAG_COLS = { is_misclassified: 'misclassified', likely_mislabeled: 'mislabeled?', is_on_the_boundary: 'boundary', is_drifted: 'drifted' };
+const FLAG_COLS = { is_misclassified: 'misclassified', likely_mislabeled: 'mislabeled?', is_on_the_boundary: 'boundary', is_drifted: 'drifted', has_drifted_span: 'drifted span' };
 const WIDTH = { text: 'minmax(16em, 4fr)', text_pair: 'minmax(12em, 3fr)' };
 
 function cell(col, v) {

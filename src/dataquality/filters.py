@@ -19,6 +19,7 @@ labels : list of str — gold OR pred in the list
 cluster_id : list of int
 meta : dict — ``{column: value}``, ``{column: [values]}`` or ``{column: {"min": a, "max": b}}``
 is_otb, is_drifted, likely_mislabeled : bool
+has_drifted_span : bool — NER: samples with (or without) a drifted predicted span
 likely_mislabeled_dep_percentile : float in [0, 100] — with ``likely_mislabeled``, keep only
     flagged samples whose DEP is at or above this percentile of the split's DEP
 similar_to : dict — ``{"ids": [...], "k": 50}``: the ``k`` nearest samples (cosine) of each id
@@ -63,6 +64,7 @@ class Filter:
     meta: dict[str, Any] = field(default_factory=dict)
     is_otb: bool | None = None
     is_drifted: bool | None = None
+    has_drifted_span: bool | None = None
     likely_mislabeled: bool | None = None
     likely_mislabeled_dep_percentile: float | None = None
     similar_to: dict | None = None
@@ -117,7 +119,7 @@ class Filter:
         p = self.likely_mislabeled_dep_percentile
         if p is not None and not 0 <= p <= 100:
             raise ConfigurationError(f"{fn}: filter `likely_mislabeled_dep_percentile` must be in [0, 100]; got {p}.")
-        for name in ("misclassified_only", "is_otb", "is_drifted", "likely_mislabeled"):
+        for name in ("misclassified_only", "is_otb", "is_drifted", "has_drifted_span", "likely_mislabeled"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, (bool, np.bool_)):
                 raise ConfigurationError(f"{fn}: filter `{name}` must be True or False; got {v!r}.")
@@ -264,7 +266,8 @@ def compile_filter(f: Filter, columns: list[str], *, fn: str, id_sets: dict[str,
         need("cluster_id", "cluster_id")
         clauses.append(f"list_contains(?, {_quote('cluster_id')})")
         params.append([int(x) for x in f.cluster_id])
-    for name, col in (("is_otb", "is_on_the_boundary"), ("is_drifted", "is_drifted"), ("likely_mislabeled", "likely_mislabeled")):
+    for name, col in (("is_otb", "is_on_the_boundary"), ("is_drifted", "is_drifted"),
+                      ("has_drifted_span", "has_drifted_span"), ("likely_mislabeled", "likely_mislabeled")):
         v = getattr(f, name)
         if v is not None:
             need(col, name)
