@@ -245,6 +245,10 @@ def test_dep_padding_and_span_embeddings_recomputed_by_hand(schema):
     samples, spans, d_ = results(run)
     embs = np.load(d_ / "embeddings.npy")
     assert embs.shape == (len(spans), d)
+    # each sample's mean token embedding, final epoch, padding cut (it would add 1e4 rows)
+    sample_embs = np.load(d_ / "sample_embeddings.npy")
+    want = np.stack([emb[n_ep - 1, int(i)][: n_tok[int(i)]].mean(axis=0) for i in samples["id"]])
+    np.testing.assert_allclose(sample_embs, want, rtol=1e-5, atol=1e-6)
 
     # token DEP by hand (ner.dep), on the real tokens only: final-epoch probabilities; per tag j the
     # threshold t_j = mean p(j) over the split's tokens labeled j; p(j) / sqrt(t_j) renormalised and
