@@ -423,7 +423,7 @@ def test_inference_view_compares_with_training(page, console_root):
     drift = dq.metrics.get_summary(*DEMO, root=console_root)["splits"]["inference/headlines"]["signals"]["drift"]
     verdict = pg.get_by_test_id("set-drift").inner_text()
     assert ("no drift" not in verdict) == bool(drift["mmd"]["drifted"])
-    assert f"{drift['mmd']['p_value']:.4f}" in verdict
+    assert f"{drift['mmd']['p_value']:.4f}" in verdict and verdict.endswith("vs training")  # MMD is against training
     drifted = pg.get_by_test_id("drifted-list").locator("li")
     drifted.first.wait_for()
     inf = gdf(console_root, "inference", "headlines")
@@ -504,5 +504,9 @@ def test_ner_drift_flags_on_a_shifted_inference_set(page, console_root):
     pg.get_by_test_id("confidence-shift").wait_for()
     drift = dq.metrics.get_summary(*NER, root=console_root)["splits"]["inference/headlines"]["signals"]["drift"]
     assert drift["unit"] == "sample" and drift["rate"] > 0.2  # headlines: far from tweets
+    # the set-level verdict and the predicted entity types against the reference split
+    assert pg.get_by_test_id("set-drift").inner_text().startswith("drifted" if drift["mmd"]["drifted"] else "no drift")
+    bars = pg.get_by_test_id("class-shift").inner_text()
+    assert all(t in bars for t in drift["class_shift"]["share"])
     assert f"{100 * drift['rate']:.1f}%" in pg.get_by_text("drifted (expected").locator("..").inner_text()
     page.shot("ner-headlines-drift")

@@ -415,7 +415,14 @@ def test_inference_split_gets_drift_columns():
     summ = dq.metrics.get_summary("ner", "it")["splits"]["inference/prod"]["signals"]
     assert summ["drift"]["unit"] == "sample" and summ["drift"]["count"] == int(s["is_drifted"].sum())
     assert summ["span_drift"]["unit"] == "predicted span" and summ["span_drift"]["count"] == int(spans["is_drifted"].sum())
+    # set level, as for classification: MMD against training, entity types and confidence against training
+    # (no validation split here)
+    assert summ["drift"]["mmd"]["drifted"] and summ["drift"]["mmd"]["p_value"] < 0.01
+    assert summ["drift"]["reference_split"] == "training"
+    assert set(summ["drift"]["class_shift"]["share"]) == set(TYPES)
+    assert summ["drift"]["confidence_shift"]["reference_split"] == "training"
     kinds = {a["kind"]: a for a in summ["summary"]["alerts"]}
+    assert "set_drift" in kinds
     assert kinds["drifted_samples"]["filter"] == {"is_drifted": True}
     assert kinds["drifted_samples"]["count"] == int(s["is_drifted"].sum())
     assert kinds["drifted_spans"]["filter"] == {"has_drifted_span": True}
@@ -644,6 +651,8 @@ def test_span_drift_percentiles_come_from_validation_predicted_spans_when_there_
     for key in ("validation", "inference/prod"):
         assert summ[key]["signals"]["span_drift"]["reference"] == "validation predicted spans"
         assert summ[key]["signals"]["drift"]["reference"] == "validation samples"
+    assert summ["inference/prod"]["signals"]["drift"]["confidence_shift"]["reference_split"] == "validation"
+    assert summ["inference/prod"]["signals"]["drift"]["class_shift"]["reference_split"] == "validation"
     # percentiles among themselves: 95% of the validation spans at or below the 0.95 quantile
     assert val_pred["is_drifted"].mean() <= 0.06
     _, spans, _ = results(run, "inference/prod")

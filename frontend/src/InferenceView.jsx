@@ -40,7 +40,7 @@ export function InferenceView() {
           {drift?.mmd && (
             <div class={`card ${drift.mmd.drifted ? 'bad' : 'good'}`} data-testid="set-drift">
               <div class="card-value">{drift.mmd.drifted ? 'drifted' : 'no drift'}</div>
-              <div class="card-label">MMD² {fmt(drift.mmd.mmd2, 4)}, p = {fmt(drift.mmd.p_value, 4)} vs {drift.reference_split}</div>
+              <div class="card-label">MMD² {fmt(drift.mmd.mmd2, 4)}, p = {fmt(drift.mmd.p_value, 4)} vs {drift.mmd.reference_split || 'training'}</div>
             </div>
           )}
           {d.is_on_the_boundary && <div class="card"><div class="card-value">{pct(d.is_on_the_boundary.rate)}</div><div class="card-label">on the class boundary</div></div>}
@@ -50,9 +50,9 @@ export function InferenceView() {
       <div class="panels">
         {cs && (
           <section class="panel">
-            <h3>Predicted classes: training vs this set</h3>
+            <h3>{cs.unit ? 'Predicted entity types' : 'Predicted classes'}: {cs.reference_split || 'training'} vs this set</h3>
             <p class="muted small">χ² = {fmt(cs.chi2, 2)}, p = {fmt(cs.p_value, 4)} against {cs.reference_split} predictions · total variation {fmt(cs.total_variation)}</p>
-            <PairedBars testid="class-shift" labels={labels} a={cs.train_share || {}} b={cs.share || {}} aName="training" bName={inference_name} format={(v) => pct(v)} />
+            <PairedBars testid="class-shift" labels={Object.keys(cs.share || {}).length ? Object.keys(cs.share) : labels} a={cs.train_share || {}} b={cs.share || {}} aName={cs.reference_split || 'training'} bName={inference_name} format={(v) => pct(v)} />
           </section>
         )}
         {confInf.data?.edges?.length > 0 && (

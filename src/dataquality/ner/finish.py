@@ -301,10 +301,18 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
                           "accuracy": metrics.get("micro", {}).get("f1")}
         sig["data_error_potential"] = {"easy_threshold": easy, "hard_threshold": hard, "mean": easy,
                                        "span_mean": float(np.nanmean(dep)) if len(dep) else None}
-    else:
+    type_counts = np.bincount(pred.type_id.astype(np.int64), minlength=len(types))[: len(types)]
+    if labeled and signals:
+        shared.setdefault("ner_outputs", {})[split] = (np.asarray(conf_sample, np.float64), type_counts)
+    if not labeled:
+        if signals:
+            sample_drift_summary = {**sample_drift_summary, **_set_level_tests(
+                run, shared, sample_embs, np.asarray(conf_sample, np.float64), type_counts, types)}
         n_with_drifted_span = int(np.asarray(out["has_drifted_span"]).sum()) if "has_drifted_span" in out else 0
-        sig["summary"] = {"alerts": _drift_alerts(sample_drift_summary, drift_summary, n_with_drifted_span),
-                          "pred_span_counts": {t: int((pred.type_id == i).sum()) for i, t in enumerate(types)}}
+        with_type = {t: int(len(np.unique(pred.sample[pred.type_id == i]))) for i, t in enumerate(types)}
+        sig["summary"] = {"alerts": _drift_alerts(sample_drift_summary, drift_summary, n_with_drifted_span,
+                                                  np.asarray(conf_sample), with_type),
+                          "pred_span_counts": {t: int(c) for t, c in zip(types, type_counts)}}
     if sample_drift_summary:
         sig["drift"] = sample_drift_summary
     if drift_summary:
@@ -650,12 +658,107 @@ def _span_drift(run: "Run", emb: np.ndarray, span_table: dict, shared: dict, spl
             "unit": "predicted span"}
 
 
-def _drift_alerts(samples: dict, spans: dict, n_with_drifted_span: int) -> list[dict]:
+def _outputs_reference(run: "Run", shared: dict, types: list[str]) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """(split, sample confidences, predicted span counts per entity type) the confidence and
+    entity-type tests of an inference set compare it with: validation, else test, else training
+    (held-out outputs first: training outputs are in-sample), from this finish() or stored."""
+    import pyarrow.parquet as pq
+
+    here = shared.get("ner_outputs", {})
+    for split in (S.VALIDATION, S.TEST, S.TRAIN):
+        if split in here:
+            conf, counts = here[split]
+        else:
+            folder = run.paths.results(split)
+            if not (folder / S.SAMPLES_FILE).exists() or not (folder / SPANS_FILE).exists():
+                continue
+            conf = pq.read_table(folder / S.SAMPLES_FILE, columns=[S.CONFIDENCE]).column(S.CONFIDENCE).to_numpy()
+            spans = pq.read_table(folder / SPANS_FILE, columns=["span_kind", "label"]).to_pandas()
+            lab = spans.loc[spans["span_kind"] == "pred", "label"]
+            counts = np.array([int((lab == t).sum()) for t in types], np.int64)
+        if len(conf):
+            return split, np.asarray(conf, np.float64), np.asarray(counts, np.int64)
+    return None
+
+
+def _set_level_tests(run: "Run", shared: dict, sample_embs: np.ndarray | None, conf: np.ndarray,
+                     type_counts: np.ndarray, types: list[str]) -> dict:
+    """Per inference set, as for text classification (:func:`dataquality.signals.drift.set_level_tests`):
+    the MMD permutation test of its sample embeddings against the training samples', the
+    chi-square test of its predicted entity types against the reference split's, and the KS test of
+    its sample confidence against the reference split's."""
+    from scipy import stats
+
+    from .. import similarity
+    from ..signals.drift import PERMUTATIONS, SET_SAMPLE, mmd_permutation_test
+
+    out: dict = {}
+    seed = int(run.manifest.get("signal_settings", {}).get("seed", 0))
+    rng = np.random.default_rng(seed + 1)
+    ref = shared.get("ner_sample_drift_reference")
+    n = len(conf)
+    if ref is not None and sample_embs is not None and n >= 10:
+        train = ref["embeddings"]
+        a = np.sort(rng.choice(len(train), min(len(train), SET_SAMPLE), replace=False))
+        b = np.sort(rng.choice(n, min(n, SET_SAMPLE), replace=False))
+        mmd2, p = mmd_permutation_test(similarity.normalized(np.asarray(train[a])), similarity.normalized(sample_embs[b]),
+                                       permutations=PERMUTATIONS, seed=seed)
+        out["mmd"] = {"mmd2": mmd2, "p_value": p, "n_reference": len(a), "n": len(b), "drifted": bool(p < 0.01),
+                      "reference_split": S.TRAIN}
+    reference = _outputs_reference(run, shared, types)
+    if reference is None or not n:
+        return out
+    ref_split, ref_conf, ref_counts = reference
+    out["reference_split"] = ref_split
+    if type_counts.sum() > 0 and ref_counts.sum() > 0:
+        k = len(types)
+        share_ref = (ref_counts + 0.5) / (ref_counts.sum() + 0.5 * k)
+        chi = stats.chisquare(type_counts.astype(np.float64), f_exp=share_ref * type_counts.sum())
+        share = type_counts / type_counts.sum()
+        ref_share = ref_counts / ref_counts.sum()
+        out["class_shift"] = {
+            "unit": "predicted span entity type", "chi2": float(chi.statistic), "p_value": float(chi.pvalue),
+            "reference_split": ref_split, "total_variation": float(0.5 * np.abs(share - ref_share).sum()),
+            "train_share": {t: float(v) for t, v in zip(types, ref_share)},
+            "share": {t: float(v) for t, v in zip(types, share)},
+        }
+    ks = stats.ks_2samp(conf, ref_conf)
+    out["confidence_shift"] = {
+        "ks": float(ks.statistic), "p_value": float(ks.pvalue), "reference_split": ref_split,
+        "mean": float(conf.mean()), "train_mean": float(ref_conf.mean()),
+        "median": float(np.median(conf)), "train_median": float(np.median(ref_conf)),
+    }
+    return out
+
+
+def _drift_alerts(samples: dict, spans: dict, n_with_drifted_span: int, conf: np.ndarray,
+                  samples_with_type: dict) -> list[dict]:
     """Alerts of an inference set: more drifted samples, or predicted spans, than twice the rate
-    expected of data like the reference."""
+    expected of data like the reference; a set that differs from training (MMD); predicted entity
+    types or confidence shifted from the reference split."""
     from ..signals.summary import _alert
 
     out = []
+    mmd = samples.get("mmd")
+    if mmd and mmd["p_value"] < 0.01:
+        out.append(_alert("set_drift", "warning",
+                          f"The inference set differs from training (MMD² {mmd['mmd2']:.4f}, permutation p = "
+                          f"{mmd['p_value']:.3f}).", {"is_drifted": True}, samples.get("count", 0)))
+    cs = samples.get("class_shift")
+    if cs and cs["p_value"] < 0.01 and cs["total_variation"] >= 0.05:
+        grown = max(cs["share"], key=lambda t: cs["share"][t] - cs["train_share"][t])
+        out.append(_alert("class_distribution_shift", "warning",
+                          f"Predicted entity types shifted from {cs['reference_split']} (total variation "
+                          f"{cs['total_variation']:.2f}, chi-square p = {cs['p_value']:.2g}); {grown!r} grew from "
+                          f"{cs['train_share'][grown]:.1%} to {cs['share'][grown]:.1%} of predicted spans.",
+                          {"span_label": [grown]}, samples_with_type.get(grown, 0), label=grown))
+    conf_shift = samples.get("confidence_shift")
+    if conf_shift and conf_shift["p_value"] < 0.01 and conf_shift["mean"] < conf_shift["train_mean"] - 0.02:
+        cut = round(conf_shift["train_median"], 4)
+        out.append(_alert("confidence_drop", "warning",
+                          f"Model confidence dropped from {conf_shift['train_mean']:.2f} in {conf_shift['reference_split']} "
+                          f"to {conf_shift['mean']:.2f} (KS {conf_shift['ks']:.2f}, p = {conf_shift['p_value']:.2g}).",
+                          {"confidence_max": cut}, int((conf <= cut).sum())))
     if samples and samples.get("rate", 0) > 2 * samples.get("expected_rate", 0.05):
         out.append(_alert("drifted_samples", "warning",
                           f"{samples['count']} samples ({samples['rate']:.1%}) are farther from the training samples than "

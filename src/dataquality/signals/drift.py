@@ -417,7 +417,7 @@ def set_level_tests(data: SplitArrays, ref: dict) -> dict:
         mmd2, p = mmd_permutation_test(ref["set_sample"], similarity.normalized(data.embeddings[rows]),
                                        permutations=PERMUTATIONS, seed=seed)
         out["mmd"] = {"mmd2": mmd2, "p_value": p, "n_reference": len(ref["set_sample"]), "n": len(rows),
-                      "drifted": bool(p < 0.01)}
+                      "drifted": bool(p < 0.01), "reference_split": S.TRAIN}
     k = len(data.labels)
     ref_split, ref_conf, ref_counts = _outputs_reference(data, ref)
     counts = np.bincount(data.pred, minlength=k).astype(np.float64)
