@@ -428,6 +428,9 @@ def test_inference_view_compares_with_training(page, console_root):
     drifted.first.wait_for()
     inf = gdf(console_root, "inference", "headlines")
     assert drifted.count() == min(10, int(inf["is_drifted"].sum()))
+    # ordered by the distance (drift_score, a percentile, is 1 for everything beyond the reference)
+    top = inf[inf["is_drifted"]].sort_values("knn_distance", ascending=False).iloc[0]
+    assert drifted.first.locator(".badge").inner_text() == f"{top['knn_distance']:.3f}"
     page.shot("inference")
     pg.get_by_test_id("drifted-list").get_by_role("button", name="show all in the table").click()
     pg.wait_for_timeout(500)

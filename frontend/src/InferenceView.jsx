@@ -21,7 +21,8 @@ export function InferenceView() {
   const have = new Set(s.columns.map((c) => c.name));
   const cols = (...c) => c.filter((x) => have.has(x)).join(',');
   const drifted = useLoad(() => (have.has('is_drifted') && have.has('drift_score')
-    ? get(`${path}/samples`, { inference_name, filter: { is_drifted: true }, sort: 'drift_score', order: 'desc', limit: 10, columns: cols('text', 'pred', 'confidence', 'drift_score') })
+    // drift_score is a percentile and reaches 1 for everything beyond the reference: the distance orders those
+    ? get(`${path}/samples`, { inference_name, filter: { is_drifted: true }, sort: have.has('knn_distance') ? 'knn_distance' : 'drift_score', order: 'desc', limit: 10, columns: cols('text', 'pred', 'confidence', 'drift_score', 'knn_distance') })
     : null), [path, inference_name]);
   const otb = useLoad(() => (have.has('is_on_the_boundary')
     ? get(`${path}/samples`, { inference_name, filter: { is_otb: true }, sort: 'confidence', order: 'asc', limit: 10, columns: cols('text', 'pred', 'confidence') })
@@ -72,7 +73,7 @@ export function InferenceView() {
             <Alerts alerts={d.alerts} />
           </section>
         )}
-        <SampleList title="Most drifted" testid="drifted-list" data={drifted.data} score="drift_score"
+        <SampleList title={have.has('knn_distance') ? 'Most drifted (distance to training)' : 'Most drifted'} testid="drifted-list" data={drifted.data} score={have.has('knn_distance') ? 'knn_distance' : 'drift_score'}
                     onAll={() => navigate({ view: 'table', filter: { is_drifted: true }, sample: '' })} />
         <SampleList title="On the class boundary" testid="otb-list" data={otb.data} score="confidence"
                     onAll={() => navigate({ view: 'table', filter: { is_otb: true }, sample: '' })} />
