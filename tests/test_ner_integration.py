@@ -650,7 +650,7 @@ def test_span_drift_percentiles_come_from_validation_predicted_spans_when_there_
     summ = dq.metrics.get_summary("ner", "it")["splits"]
     for key in ("validation", "inference/prod"):
         assert summ[key]["signals"]["span_drift"]["reference"] == "validation predicted spans"
-        assert summ[key]["signals"]["drift"]["reference"] == "validation samples"
+        assert summ[key]["signals"]["drift"]["reference"] == "training samples"
     assert summ["inference/prod"]["signals"]["drift"]["confidence_shift"]["reference_split"] == "validation"
     assert summ["inference/prod"]["signals"]["drift"]["class_shift"]["reference_split"] == "validation"
     # percentiles among themselves: 95% of the validation spans at or below the 0.95 quantile

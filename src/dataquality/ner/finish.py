@@ -539,9 +539,6 @@ def _heldout_pred_spans(run: "Run", shared: dict) -> tuple[str | None, np.ndarra
     return None, None
 
 
-HELDOUT_MIN_SAMPLES = 100  # held-out samples needed to be the drift reference
-
-
 def _reference_settings(run: "Run") -> dict:
     from ..signals.settings import SETTINGS
 
@@ -554,15 +551,12 @@ def _reference_settings(run: "Run") -> dict:
 
 def _sample_drift(run: "Run", sample_embs: np.ndarray, shared: dict, split: str) -> tuple[dict, dict]:
     """Per sample: drift of its mean token embedding against the training samples', as for text
-    classification (:mod:`dataquality.signals.drift`), the percentile taken among held-out samples
-    (validation, else test; at least :data:`HELDOUT_MIN_SAMPLES`) where the run has them. Every
-    sample is scored, also one without predicted spans (such as text the model finds nothing
-    familiar in). Returns (columns, summary)."""
+    classification (:mod:`dataquality.signals.drift`; percentiles among the training samples, each
+    measured without itself). Every sample is scored, also one without predicted spans (such as
+    text the model finds nothing familiar in). Returns (columns, summary)."""
     from .. import similarity
     from ..signals.drift import metric_reference, score_drift
 
-    if split in (S.VALIDATION, S.TEST):
-        shared.setdefault("ner_heldout_samples", {})[split] = sample_embs
     ref = shared.get("ner_sample_drift_reference")
     if ref is None:
         train = shared.get("ner_train_sample_embs")
@@ -571,22 +565,13 @@ def _sample_drift(run: "Run", sample_embs: np.ndarray, shared: dict, split: str)
             train = np.load(p) if p.exists() else None
         if train is None or len(train) < 2:
             return {}, {}
-        heldout_split, heldout = None, None
-        for hs in (S.VALIDATION, S.TEST):
-            h = shared.get("ner_heldout_samples", {}).get(hs)
-            if h is None:
-                p = run.paths.results(hs) / SAMPLE_EMBEDDINGS_FILE
-                h = np.load(p) if p.exists() else None
-            if h is not None and len(h) >= HELDOUT_MIN_SAMPLES:
-                heldout_split, heldout = hs, h
-                break
         rs = _reference_settings(run)
         index = similarity.build_index(train, seed=int(run.manifest.get("signal_settings", {}).get("seed", 0)))
         ref = metric_reference(index, train, k=rs["k"], alpha=rs["alpha"], beta=rs["beta"], quantile=rs["quantile"],
-                               rng=rs["rng"], heldout=heldout)
+                               rng=rs["rng"])
         if ref is None:
             return {}, {}
-        ref["reference"] = f"{heldout_split} samples" if heldout is not None else "training samples"
+        ref["reference"] = "training samples"
         shared["ner_sample_drift_reference"] = ref
     dk, score, flag = score_drift(ref, sample_embs)
     m = len(sample_embs)
@@ -608,7 +593,9 @@ def _span_drift(run: "Run", emb: np.ndarray, span_table: dict, shared: dict, spl
     held-out tweets scored against the training spans' own distribution were flagged at 13.7%
     instead of 5% (``bench/ner_drift.py``). Without held-out data the training spans are the
     reference, each scored without itself and without its twin (a gold span and the predicted span
-    with its boundaries have one embedding, at distance 0)."""
+    with its boundaries have one embedding, at distance 0). The held-out reference assumes the
+    validation spans are like the training ones: out-of-coverage data in the validation split would
+    raise the threshold with it (samples, scored against training, would show that data)."""
     import pyarrow as pa
 
     from .. import similarity
