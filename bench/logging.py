@@ -22,7 +22,8 @@ Prints one JSON object. Every figure is compared with a baseline measured in the
 Usage::
 
     .venv/bin/python bench/logging.py                 # the issue's sizes: 200k x 768, 10 classes
-    .venv/bin/python bench/logging.py --quick         # smoke run
+    .venv/bin/python bench/logging.py --quick         # smoke run (8k x 128-d: fixed per-call costs
+                                                      # dominate; the goals are for the issue's sizes)
     .venv/bin/python bench/logging.py --samples 50000 --dim 384 --out result.json
 """
 
