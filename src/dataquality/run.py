@@ -292,8 +292,9 @@ class _FastPath:
 
 
 def _plain(split: Any, inference_name: Any, epoch: Any) -> bool:
-    """Arguments that are None or exactly ``str``/``str``/``int`` (not bool, not numpy types):
-    those compare equal only to values that route the same (True == 1 and 1.0 == 1 would not)."""
+    """Whether ``split`` and ``inference_name`` are None or exactly ``str`` and ``epoch`` None or
+    exactly ``int`` (not bool, not a numpy type): such values compare equal only to values that
+    route the same, so they can key a cache (True == 1 and 1.0 == 1, which are refused as epochs)."""
     return ((epoch is None or type(epoch) is int) and (split is None or type(split) is str)
             and (inference_name is None or type(inference_name) is str))
 

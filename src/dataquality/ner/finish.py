@@ -540,13 +540,15 @@ def _heldout_pred_spans(run: "Run", shared: dict) -> tuple[str | None, np.ndarra
 
 
 def _reference_settings(run: "Run") -> dict:
+    """The run's drift settings as :func:`dataquality.signals.drift.metric_reference` takes them,
+    and its ``seed``."""
     from ..signals.settings import SETTINGS
 
     settings = run.manifest.get("signal_settings", {})
     names = ("drift_k", "drift_local_scale", "drift_whitening", "drift_quantile", "seed")
     v = {name: settings.get(name, SETTINGS[name][3]) for name in names}
     return {"k": int(v["drift_k"]), "alpha": float(v["drift_local_scale"]), "beta": float(v["drift_whitening"]),
-            "quantile": float(v["drift_quantile"]), "rng": np.random.default_rng(int(v["seed"]))}
+            "quantile": float(v["drift_quantile"]), "rng": np.random.default_rng(int(v["seed"])), "seed": int(v["seed"])}
 
 
 def _sample_drift(run: "Run", sample_embs: np.ndarray, shared: dict, split: str) -> tuple[dict, dict]:
@@ -566,9 +568,7 @@ def _sample_drift(run: "Run", sample_embs: np.ndarray, shared: dict, split: str)
         if train is None or len(train) < 2:
             return {}, {}
         rs = _reference_settings(run)
-        index = similarity.build_index(train, seed=int(run.manifest.get("signal_settings", {}).get("seed", 0)))
-        ref = metric_reference(index, train, k=rs["k"], alpha=rs["alpha"], beta=rs["beta"], quantile=rs["quantile"],
-                               rng=rs["rng"])
+        ref = metric_reference(similarity.build_index(train, seed=rs.pop("seed")), train, **rs)
         if ref is None:
             return {}, {}
         ref["reference"] = "training samples"
@@ -600,12 +600,6 @@ def _span_drift(run: "Run", emb: np.ndarray, span_table: dict, shared: dict, spl
 
     from .. import similarity
     from ..signals.drift import metric_reference, score_drift
-    from ..signals.settings import SETTINGS
-
-    settings = run.manifest.get("signal_settings", {})
-
-    def setting(name: str):
-        return settings.get(name, SETTINGS[name][3])
 
     is_pred = np.asarray(span_table["span_kind"].to_pylist(), object) == "pred"
     if split in (S.VALIDATION, S.TEST):
@@ -625,9 +619,9 @@ def _span_drift(run: "Run", emb: np.ndarray, span_table: dict, shared: dict, spl
             twins = shared["ner_train_twins"] if "ner_train_twins" in shared else _stored_span_twins(run)
             if twins is not None and len(twins) != len(train):
                 twins = None
-        ref = metric_reference(index, train, k=int(setting("drift_k")), alpha=float(setting("drift_local_scale")),
-                               beta=float(setting("drift_whitening")), quantile=float(setting("drift_quantile")),
-                               rng=np.random.default_rng(int(setting("seed"))), twins=twins, heldout=heldout)
+        rs = _reference_settings(run)
+        rs.pop("seed")
+        ref = metric_reference(index, train, **rs, twins=twins, heldout=heldout)
         if ref is None:
             return {}
         ref["reference"] = f"{heldout_split} predicted spans" if heldout is not None else "training spans"
