@@ -265,15 +265,16 @@ class _FastPath:
             return False
         n = ids.shape[0]
         d, k, writer = self.d, self.k, self.writer
-        if (self.route != (split, inference_name, epoch, run.split, run.inference_name, run.epoch)
-                or run.finished or writer is not run._writer or writer._error is not None
-                or run._output_ids.get(self.key) is not self.entry or run.manifest.get("labels") is not self.labels
-                or ids.dtype != _I64 or ids.ndim != 1 or not n
-                or embs.dtype != _F32 or embs.shape != (n, d) or logits.dtype != _F32 or logits.shape != (n, k)):
+        if (ids.dtype != _I64 or ids.ndim != 1 or not n or embs.dtype != _F32 or embs.shape != (n, d)
+                or logits.dtype != _F32 or logits.shape != (n, k)):
             return False
         _, seen, directory = self.entry
         fn = "dq.log_model_outputs"
-        with run._lock:
+        with run._lock:  # the run's state is read under the lock that the full path changes it under
+            if (self.route != (split, inference_name, epoch, run.split, run.inference_name, run.epoch)
+                    or run.finished or writer is not run._writer or writer._error is not None
+                    or run._output_ids.get(self.key) is not self.entry or run.manifest.get("labels") is not self.labels):
+                return False
             slab, start = writer.slot(directory, "i", d, k, n)
             end = start + n
             copy_finite(logits, slab.logits[start:end], fn=fn, arg="logits")
