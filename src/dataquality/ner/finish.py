@@ -668,10 +668,8 @@ def _set_level_tests(run: "Run", shared: dict, sample_embs: np.ndarray | None, c
     the MMD permutation test of its sample embeddings against the training samples', the
     chi-square test of its predicted entity types against the reference split's, and the KS test of
     its sample confidence against the reference split's."""
-    from scipy import stats
-
     from .. import similarity
-    from ..signals.drift import PERMUTATIONS, SET_SAMPLE, mmd_permutation_test
+    from ..signals.drift import PERMUTATIONS, SET_SAMPLE, class_shift, confidence_shift, mmd_permutation_test
 
     out: dict = {}
     seed = int(run.manifest.get("signal_settings", {}).get("seed", 0))
@@ -692,23 +690,8 @@ def _set_level_tests(run: "Run", shared: dict, sample_embs: np.ndarray | None, c
     ref_split, ref_conf, ref_counts = reference
     out["reference_split"] = ref_split
     if type_counts.sum() > 0 and ref_counts.sum() > 0:
-        k = len(types)
-        share_ref = (ref_counts + 0.5) / (ref_counts.sum() + 0.5 * k)
-        chi = stats.chisquare(type_counts.astype(np.float64), f_exp=share_ref * type_counts.sum())
-        share = type_counts / type_counts.sum()
-        ref_share = ref_counts / ref_counts.sum()
-        out["class_shift"] = {
-            "unit": "predicted span entity type", "chi2": float(chi.statistic), "p_value": float(chi.pvalue),
-            "reference_split": ref_split, "total_variation": float(0.5 * np.abs(share - ref_share).sum()),
-            "train_share": {t: float(v) for t, v in zip(types, ref_share)},
-            "share": {t: float(v) for t, v in zip(types, share)},
-        }
-    ks = stats.ks_2samp(conf, ref_conf)
-    out["confidence_shift"] = {
-        "ks": float(ks.statistic), "p_value": float(ks.pvalue), "reference_split": ref_split,
-        "mean": float(conf.mean()), "train_mean": float(ref_conf.mean()),
-        "median": float(np.median(conf)), "train_median": float(np.median(ref_conf)),
-    }
+        out["class_shift"] = class_shift(type_counts, ref_counts, types, ref_split, unit="predicted span entity type")
+    out["confidence_shift"] = confidence_shift(conf, ref_conf, ref_split)
     return out
 
 

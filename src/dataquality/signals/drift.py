@@ -406,8 +406,6 @@ def drift(data: SplitArrays) -> SignalResult:
 
 
 def set_level_tests(data: SplitArrays, ref: dict) -> dict:
-    from scipy import stats
-
     out: dict = {}
     seed = int(_setting(data, "seed"))
     rng = np.random.default_rng(seed + 1)
@@ -420,27 +418,44 @@ def set_level_tests(data: SplitArrays, ref: dict) -> dict:
                       "drifted": bool(p < 0.01), "reference_split": S.TRAIN}
     k = len(data.labels)
     ref_split, ref_conf, ref_counts = _outputs_reference(data, ref)
-    counts = np.bincount(data.pred, minlength=k).astype(np.float64)
-    train = ref_counts.astype(np.float64)
-    share_train = (train + 0.5) / (train.sum() + 0.5 * k)
     if n:
-        chi = stats.chisquare(counts, f_exp=share_train * counts.sum())
-        share = counts / counts.sum()
         out["reference_split"] = ref_split
-        out["class_shift"] = {
-            "chi2": float(chi.statistic), "p_value": float(chi.pvalue), "reference_split": ref_split,
-            "total_variation": float(0.5 * np.abs(share - train / max(train.sum(), 1)).sum()),
-            "train_share": {l: float(s) for l, s in zip(data.labels, train / max(train.sum(), 1))},
-            "share": {l: float(s) for l, s in zip(data.labels, share)},
-        }
-        conf = data.probs.max(axis=1).astype(np.float64)
-        ks = stats.ks_2samp(conf, ref_conf)
-        out["confidence_shift"] = {
-            "ks": float(ks.statistic), "p_value": float(ks.pvalue), "reference_split": ref_split,
-            "mean": float(conf.mean()), "train_mean": float(ref_conf.mean()),
-            "median": float(np.median(conf)), "train_median": float(np.median(ref_conf)),
-        }
+        out["class_shift"] = class_shift(np.bincount(data.pred, minlength=k), ref_counts, data.labels, ref_split)
+        out["confidence_shift"] = confidence_shift(data.probs.max(axis=1), ref_conf, ref_split)
     return out
+
+
+def class_shift(counts: np.ndarray, ref_counts: np.ndarray, names: list[str], ref_split: str, **extra) -> dict:
+    """Chi-square test of predicted counts per class against the reference split's shares (each
+    count + 0.5, so a class the reference never predicted does not make the test infinite) and the
+    total variation distance between the two distributions."""
+    from scipy import stats
+
+    counts, train = np.asarray(counts, np.float64), np.asarray(ref_counts, np.float64)
+    k = len(names)
+    share_train = (train + 0.5) / (train.sum() + 0.5 * k)
+    chi = stats.chisquare(counts, f_exp=share_train * counts.sum())
+    share = counts / counts.sum()
+    return {
+        **extra, "chi2": float(chi.statistic), "p_value": float(chi.pvalue), "reference_split": ref_split,
+        "total_variation": float(0.5 * np.abs(share - train / max(train.sum(), 1)).sum()),
+        "train_share": {l: float(s) for l, s in zip(names, train / max(train.sum(), 1))},
+        "share": {l: float(s) for l, s in zip(names, share)},
+    }
+
+
+def confidence_shift(conf: np.ndarray, ref_conf: np.ndarray, ref_split: str) -> dict:
+    """Two-sample Kolmogorov-Smirnov test of confidence against the reference split's, and the
+    change in mean and median."""
+    from scipy import stats
+
+    conf = np.asarray(conf, np.float64)
+    ks = stats.ks_2samp(conf, ref_conf)
+    return {
+        "ks": float(ks.statistic), "p_value": float(ks.pvalue), "reference_split": ref_split,
+        "mean": float(conf.mean()), "train_mean": float(ref_conf.mean()),
+        "median": float(np.median(conf)), "train_median": float(np.median(ref_conf)),
+    }
 
 
 def mmd_permutation_test(x: np.ndarray, y: np.ndarray, *, permutations: int = 200, seed: int = 0) -> tuple[float, float]:
