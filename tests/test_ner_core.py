@@ -791,3 +791,11 @@ def test_span_embeddings_are_token_means():
     assert span_embeddings(embs, spans_to_arrays([[], []], []), offsets).shape == (0, 4)
     with pytest.raises(ShapeError, match=r"span_embeddings: `token_embs` must have shape \(n_tokens, d\)"):
         span_embeddings(embs[0], spans, offsets)
+
+
+def test_padded_inputs_right_pads_with_zeros_and_masks_the_padding():
+    from dataquality.ner.hf import padded_inputs
+
+    ids, att = padded_inputs([{"input_ids": [101, 7, 102]}, {"input_ids": [101, 102]}])
+    assert ids.tolist() == [[101, 7, 102], [101, 102, 0]] and att.tolist() == [[1, 1, 1], [1, 1, 0]]
+    assert str(ids.dtype) == "torch.int64" and str(att.dtype) == "torch.int64"

@@ -184,6 +184,7 @@ def run_ner_demo(cfg: NerDemoConfig = NerDemoConfig(), *, root=None, verbose: bo
 
     from .corpora import load_guardian_headlines, load_rotten_tomatoes, load_wnut16
     from .ner import char_spans_to_token_spans, encode as encode_tags, parse_labels, prepare_hf_ner
+    from .ner.hf import padded_inputs
 
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -216,12 +217,7 @@ def run_ner_demo(cfg: NerDemoConfig = NerDemoConfig(), *, root=None, verbose: bo
             out = []
             for a in range(0, len(prep.samples), 64):
                 batch = prep.samples[a : a + 64]
-                L = max(len(s["input_ids"]) for s in batch)
-                ids = torch.zeros((len(batch), L), dtype=torch.long)
-                att = torch.zeros((len(batch), L), dtype=torch.long)
-                for r, s in enumerate(batch):
-                    ids[r, : len(s["input_ids"])] = torch.tensor(s["input_ids"])
-                    att[r, : len(s["input_ids"])] = 1
+                ids, att = padded_inputs(batch)
                 h = bert(input_ids=ids, attention_mask=att).last_hidden_state
                 for r, s in enumerate(batch):
                     out.append(h[r, s["token_positions"]].clone())  # one row per text_token_indices entry

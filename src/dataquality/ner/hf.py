@@ -226,6 +226,20 @@ def prepare_hf_ner(
 __all__ = ["HFNerData", "prepare_hf_ner"]
 
 
+def padded_inputs(samples: Sequence[Mapping[str, Any]]):
+    """``(input_ids, attention_mask)``, (n, longest) ``torch.long`` tensors, for a batch of
+    :func:`prepare_hf_ner` samples (their ``input_ids``), right-padded with 0."""
+    import torch
+
+    longest = max(len(s["input_ids"]) for s in samples)
+    ids = torch.zeros((len(samples), longest), dtype=torch.long)
+    att = torch.zeros((len(samples), longest), dtype=torch.long)
+    for r, s in enumerate(samples):
+        ids[r, : len(s["input_ids"])] = torch.tensor(s["input_ids"])
+        att[r, : len(s["input_ids"])] = 1
+    return ids, att
+
+
 def log_hf_ner(
     splits: Mapping[str, Any],
     tokenizer,
