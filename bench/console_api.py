@@ -55,8 +55,8 @@ def write_run(root: Path, n: int, *, seed: int = 0, row_group_size: int | None =
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from dataquality import schema as S
-    from dataquality import store
+    from dataquality.core import layout as S
+    from dataquality.core import store
 
     rng = np.random.default_rng(seed)
     labels = [f"class_{i}" for i in range(N_LABELS)]

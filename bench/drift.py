@@ -2,11 +2,11 @@
 
 Real data (DESIGN §8): Rotten Tomatoes fresh/rotten critic snippets, their plot descriptions (a
 near domain shift: same movies, another genre of text) and Guardian financial headlines (a far
-shift), all encoded with frozen MiniLM (``dataquality.encode``, cached on disk).
+shift), all encoded with frozen MiniLM (``dataquality.demo.encode``, cached on disk).
 
 A fixed-seed permutation of the reviews gives ``--n-train`` (10,000) training reviews and
 ``--n-validation`` (800) validation reviews; the rest (≈2,000) are held out. A small PyTorch MLP head (dropout, 384 -> 128 -> ReLU -> 2, Adam, as in
-``dataquality.demo``) learns fresh vs rotten for ``--epochs`` epochs; every training batch is logged
+``dataquality.demo.runs``) learns fresh vs rotten for ``--epochs`` epochs; every training batch is logged
 inside the loop with ``dq.log_model_outputs(ids=, embs=<the MiniLM embedding>, logits=)``, and
 the validation split after every epoch (dq compares the predicted classes and the confidence of
 each inference set with these held-out outputs). The trained model then runs over three inference sets, logged the same way:
@@ -79,8 +79,8 @@ SET_ALERTS = {"set_drift", "class_distribution_shift", "confidence_drop"}
 
 def load_data(n_train: int, n_validation: int, n_heldout: int | None, seed: int, verbose: bool) -> dict:
     """Embeddings and texts of the training reviews and of the three inference sets."""
-    from dataquality.corpora import load_guardian_headlines, load_rotten_tomatoes
-    from dataquality.encode import encode
+    from dataquality.demo.corpora import load_guardian_headlines, load_rotten_tomatoes
+    from dataquality.demo.encode import encode
 
     reviews, plots = load_rotten_tomatoes()
     headlines = load_guardian_headlines()
@@ -232,7 +232,7 @@ def knn_mean_distance(X_train: np.ndarray, Q: np.ndarray, k: int = 10, *, self_e
     """Mean cosine distance of each row of ``Q`` to its ``k`` nearest rows of ``X_train`` (exact)."""
     import faiss
 
-    from dataquality.similarity import normalized
+    from dataquality.core.vectors import normalized
 
     index = faiss.IndexFlatIP(X_train.shape[1])
     index.add(normalized(X_train))

@@ -74,8 +74,8 @@ def write_training(results: Path, args, rng) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from dataquality import schema as S
-    from dataquality import similarity
+    from dataquality.core import layout as S
+    from dataquality.core import vectors as similarity
 
     d = results / S.TRAIN
     d.mkdir(parents=True)
@@ -103,7 +103,7 @@ def write_training(results: Path, args, rng) -> dict:
 
 
 def inference_arrays(results: Path, args, rng):
-    from dataquality import schema as S
+    from dataquality.core import layout as S
     from dataquality.signals.registry import SplitArrays
 
     n_shift = int(round(args.inference * args.shifted))
@@ -127,7 +127,7 @@ def drift_settings(args) -> dict:
 
 def exact_baseline(train_emb: np.ndarray, queries: np.ndarray, k: int) -> float:
     """Seconds for an exact top-k of ``queries`` over every training row (BLAS, blocks of 100k)."""
-    from dataquality import similarity
+    from dataquality.core import vectors as similarity
 
     q = similarity.normalized(queries)
     best = np.full((len(q), k), -np.inf, np.float32)
@@ -142,8 +142,8 @@ def exact_baseline(train_emb: np.ndarray, queries: np.ndarray, k: int) -> float:
 def main(argv=None) -> dict:
     import faiss
 
-    from dataquality import schema as S
-    from dataquality import similarity
+    from dataquality.core import layout as S
+    from dataquality.core import vectors as similarity
     from dataquality.signals import drift as drift_mod
 
     args = parse_args(argv)

@@ -1,7 +1,7 @@
 """Benchmark: label-error detection quality (DEP, likely_mislabeled, AUM) against cleanlab.
 
-Real data: the Rotten Tomatoes fresh/rotten critic snippets (12.8k, ``dataquality.corpora``) with
-frozen MiniLM sentence embeddings (``dataquality.encode``, cached on disk). A fixed-seed 80/20
+Real data: the Rotten Tomatoes fresh/rotten critic snippets (12.8k, ``dataquality.demo.corpora``) with
+frozen MiniLM sentence embeddings (``dataquality.demo.encode``, cached on disk). A fixed-seed 80/20
 split gives a training part and a clean held-out part. Label noise is injected into the TRAINING
 labels only, at each rate in ``--rates`` and in each way in ``--kinds``:
 
@@ -16,7 +16,7 @@ labels only, at each rate in ``--rates`` and in each way in ``--kinds``:
   noise, nearly every flip lands where the model itself disagrees).
 
 The ground truth is the boolean mask of flipped samples. Per setting a small PyTorch MLP head
-(dropout, 384 -> 128 -> ReLU -> 2, Adam, like ``dataquality.demo``) trains for ``--epochs`` epochs
+(dropout, 384 -> 128 -> ReLU -> 2, Adam, like ``dataquality.demo.runs``) trains for ``--epochs`` epochs
 on the NOISY labels and is logged through ``dq`` exactly as a user would log it (``log_dataset`` of
 the noisy training split and of the held-out part as validation; per epoch
 ``dq.log_model_outputs(ids=, embs=, logits=)`` on every training batch inside the training loop and
@@ -122,7 +122,7 @@ class Config:
 
 
 def bench_cache_dir() -> Path:
-    from dataquality.encode import cache_dir
+    from dataquality.demo.encode import cache_dir
 
     return cache_dir() / "bench" / "label_noise"
 
@@ -142,8 +142,8 @@ def load_data(n: int | None = None, seed: int = 0, heldout_frac: float = 0.2, ve
     The whole corpus is encoded once (so the embedding cache is shared by every ``n``), then ``n``
     reviews are drawn with ``seed`` and split ``1 - heldout_frac`` / ``heldout_frac``.
     """
-    from dataquality.corpora import load_rotten_tomatoes
-    from dataquality.encode import encode
+    from dataquality.demo.corpora import load_rotten_tomatoes
+    from dataquality.demo.encode import encode
 
     reviews, _ = load_rotten_tomatoes()
     texts = reviews["text"].astype(str).tolist()

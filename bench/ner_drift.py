@@ -1,7 +1,7 @@
 """Benchmark: drift of NER predicted spans against the training spans, on real data.
 
 Real data (DESIGN §8): WNUT-16 tweets (10 entity types, BIO) with frozen MiniLM token states and
-a linear tagging head, trained and logged by ``dataquality.demo.run_ner_demo`` (the ``dq demo``
+a linear tagging head, trained and logged by ``dataquality.demo.runs.run_ner_demo`` (the ``dq demo``
 NER run, at larger sizes). Its inference sets:
 
 - ``tweets``: held-out WNUT-16 tweets (in distribution);
@@ -96,9 +96,9 @@ def pred_spans(results: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    from dataquality import similarity
-    from dataquality.demo import NerDemoConfig, run_ner_demo
-    from dataquality.ner.finish import _stored_span_twins
+    from dataquality.core import vectors as similarity
+    from dataquality.demo.runs import NerDemoConfig, run_ner_demo
+    from dataquality.tasks.text_ner.compute import _stored_span_twins
     from dataquality.signals.drift import drift_distance, metric_reference, neighbours, score_drift
     from dataquality.signals.settings import SETTINGS
 

@@ -233,9 +233,9 @@ def run_child(args, mode: str) -> dict:
 
 def baseline_copy(run_dir: Path) -> float:
     """Read the final epoch's token embeddings out of the logged parts and np.save them."""
-    from dataquality import schema as S
-    from dataquality import store
-    from dataquality.finish import _epochs, _matrix, _open_parts
+    from dataquality.core import layout as S
+    from dataquality.core import store
+    from dataquality.pipeline import _epochs, _matrix, _open_parts
 
     final = _epochs(store.RunPaths(run_dir), S.TRAIN)[-1]
     drop_dirty_pages()

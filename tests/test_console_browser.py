@@ -89,7 +89,7 @@ def console_root(tmp_path_factory) -> Path:
     if bench not in sys.path:
         sys.path.insert(0, bench)
     from console_api import write_run  # the synthetic run of bench/console_api.py
-    from dataquality.demo import DemoConfig, NerDemoConfig, run_demo, run_ner_demo
+    from dataquality.demo.runs import DemoConfig, NerDemoConfig, run_demo, run_ner_demo
 
     root = tmp_path_factory.mktemp("console")
     run_demo(DemoConfig(n_train=600, n_validation=200, n_test=100, n_inference=150, epochs=3), root=root, verbose=False)

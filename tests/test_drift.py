@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 import dataquality as dq
-from dataquality import schema as S
-from dataquality import similarity
+from dataquality.core import layout as S
+from dataquality.core import vectors as similarity
 from dataquality.signals import SIGNALS, SignalResult, SplitArrays
 from dataquality.signals.drift import (
     drift,

@@ -21,9 +21,9 @@ import pytest  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 
 import dataquality as dq  # noqa: E402
-import dataquality.run as dq_run  # noqa: E402
+import dataquality.logging.run as dq_run  # noqa: E402
 from dataquality.exceptions import ConfigurationError, DataQualityError, SchemaError  # noqa: E402
-from dataquality.filters import Filter  # noqa: E402
+from dataquality.read.filters import Filter  # noqa: E402
 
 LABELS = ["negative", "neutral", "positive"]
 NLI_LABELS = ["entailment", "neutral", "contradiction"]

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 import dataquality as dq
-from dataquality import run as dq_run
+from dataquality.logging import run as dq_run
 from dataquality.exceptions import DuplicateIdError
 from tests.conftest import LABELS, make_df, outputs, run_dir, snapshot
 
@@ -176,7 +176,7 @@ def test_batches_are_joined_into_slabs_and_written_in_order(dq_home, started, mo
     """Each call's rows are copied into the next free rows of a slab; a slab is written as one
     record batch when the next batch would not fit (or at flush), so ten calls of 4 rows make
     few record batches, in the order logged."""
-    from dataquality import writer
+    from dataquality.core import writer
 
     monkeypatch.setattr(writer, "_SLAB_BYTES", 18 * 84)  # 18 rows of 16-d embeddings, 3 logits
     dq.log_dataset(make_df(40, start=100), split="validation")
@@ -277,7 +277,7 @@ def test_short_path_follows_new_epochs_splits_and_a_new_writer(dq_home, started,
     """Slabs are reused across epochs and splits (their Arrow batch is kept per layout); each
     epoch's parts hold exactly its own rows. After a finish() that fails (and closes the
     writer) logging goes on with a new writer."""
-    from dataquality import writer
+    from dataquality.core import writer
 
     monkeypatch.setattr(writer, "_SLAB_BYTES", 4 * 84)  # 4 rows of 16-d embeddings, 3 logits
     dq.log_dataset(make_df(8, start=100), split="validation")

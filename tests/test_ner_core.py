@@ -1,4 +1,4 @@
-"""NER core (dataquality.ner): schemas and decoding, alignment, the HF helper, error types,
+"""NER core (dataquality.tasks.text_ner): schemas and decoding, alignment, the HF helper, error types,
 span metrics against seqeval, and DEP aggregation."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dataquality.exceptions import ConfigurationError, LabelError, SchemaError, ShapeError
-from dataquality.ner import (
+from dataquality.tasks.text_ner import (
     SCHEMA_PREFIXES,
     SpanArrays,
     arrays_to_spans,
@@ -375,7 +375,7 @@ def minilm_tokenizer():
 
 @pytest.fixture(scope="module")
 def wnut():
-    from dataquality.corpora import CorpusNotInstalledError, load_wnut16
+    from dataquality.demo.corpora import CorpusNotInstalledError, load_wnut16
 
     try:
         return load_wnut16()
@@ -794,7 +794,7 @@ def test_span_embeddings_are_token_means():
 
 
 def test_padded_inputs_right_pads_with_zeros_and_masks_the_padding():
-    from dataquality.ner.hf import padded_inputs
+    from dataquality.tasks.text_ner.hf import padded_inputs
 
     ids, att = padded_inputs([{"input_ids": [101, 7, 102]}, {"input_ids": [101, 102]}])
     assert ids.tolist() == [[101, 7, 102], [101, 102, 0]] and att.tolist() == [[1, 1, 1], [1, 1, 0]]

@@ -1,7 +1,7 @@
 """NER end to end through the public API: dq.init("text_ner") ... dq.finish().
 
 Every expectation here is computed by hand in the test (tags, margins, span maxima, means, seqeval),
-never by calling ``dataquality.ner`` helpers, so a wrong result in the library cannot pass.
+never by calling ``dataquality.tasks.text_ner`` helpers, so a wrong result in the library cannot pass.
 """
 
 from __future__ import annotations
@@ -601,7 +601,7 @@ def test_token_rows_of_a_sample_stay_together_across_writer_slabs(dq_home):
 
 
 def test_span_twins_pair_a_gold_span_with_the_predicted_span_of_its_boundaries():
-    from dataquality.ner.finish import span_twins
+    from dataquality.tasks.text_ner.compute import span_twins
 
     # rows: (sample, start, end); rows 0/3 and 1/4 share boundaries, 2 and 5 do not; 6/7/8 are three of a kind
     sample = np.array([0, 0, 1, 0, 0, 1, 2, 2, 2])
@@ -619,7 +619,7 @@ def test_span_drift_percentiles_come_from_validation_predicted_spans_when_there_
     """With a validation split of at least HELDOUT_MIN_SPANS predicted spans, span drift scores
     are percentiles among those spans (so about 5% of them, and of new spans like them, are
     flagged) rather than among the training spans themselves."""
-    from dataquality.ner.finish import HELDOUT_MIN_SPANS
+    from dataquality.tasks.text_ner.compute import HELDOUT_MIN_SPANS
 
     run = start()
     labels = labels_for("BIO")

@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import dataquality as dq
-import dataquality.run as dq_run
-from dataquality import schema as S
-from dataquality.filters import Filter, compile_filter
+import dataquality.logging.run as dq_run
+from dataquality.core import layout as S
+from dataquality.read.filters import Filter, compile_filter
 from dataquality.signals import SIGNALS, SplitArrays, run_signals
 from dataquality.signals.boundary import certainty_ratio, is_on_the_boundary
 from dataquality.signals.dep import (

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import dataquality as dq
-import dataquality.run as dq_run
-from dataquality import similarity
+import dataquality.logging.run as dq_run
+from dataquality.core import vectors as similarity
 from dataquality.exceptions import (
     ConfigurationError,
     InputTypeError,

@@ -15,7 +15,8 @@ import pyarrow as pa
 import pytest
 
 import dataquality as dq
-from dataquality import store, writer
+from dataquality.core import store
+from dataquality.core import writer
 from dataquality.exceptions import ConfigurationError, RunNotFoundError, WriterError
 from tests.conftest import LABELS, make_df, outputs, run_dir, softmax
 
@@ -339,7 +340,7 @@ def test_import_is_light():
 
 
 def test_dq_finish_stays_a_function_after_finish(tmp_path):
-    """Importing the ``dataquality.finish`` module must not replace the function ``dq.finish``."""
+    """Importing the ``dataquality.pipeline`` module must not replace the function ``dq.finish``."""
     code = (
         "import numpy as np, dataquality as dq\n"
         "for name in ('a', 'b'):\n"

@@ -27,7 +27,7 @@ from .api import (
     set_tagging_schema,
     show,
 )
-from .run import Run
+from .logging.run import Run
 
 __all__ = [
     "Run",

@@ -10,9 +10,9 @@ import os
 from datetime import datetime
 from typing import Any
 
-from . import run as _run
-from .inputs import _DEFAULT
-from .run import Run, disabled, get_current_run
+from .logging import run as _run
+from .logging.inputs import _DEFAULT
+from .logging.run import Run, disabled, get_current_run
 
 
 class _DisabledRun:
@@ -292,7 +292,7 @@ def show(
     if (project_name is None) != (run_name is None):
         raise RunStateError("dq.show: pass both `project_name` and `run_name`, or neither (the current run).")
     if project_name is not None:
-        from .store import check_name
+        from .core.store import check_name
 
         check_name(project_name, fn="dq.show", arg="project_name")
         check_name(run_name, fn="dq.show", arg="run_name")

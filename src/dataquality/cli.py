@@ -8,7 +8,7 @@ import sys
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import DemoConfig, NerDemoConfig, run_demo, run_ner_demo
+    from .demo.runs import DemoConfig, NerDemoConfig, run_demo, run_ner_demo
 
     url_run = None
     if args.task in ("classification", "all"):
@@ -39,7 +39,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from .store import list_runs, root_dir
+    from .core.store import list_runs, root_dir
 
     runs = list_runs(args.root)
     if args.json:

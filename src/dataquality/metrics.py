@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from . import schema as S
-from . import store
+from .core import layout as S
+from .core import store
 from .exceptions import ConfigurationError, RunNotFoundError, SplitError
-from .filters import Filter
-from .query import ROW, select
-from .run import check_epoch, normalize_split
+from .read.filters import Filter
+from .read.select import ROW, select
+from .logging.run import check_epoch, normalize_split
 
 PathLike = str | os.PathLike | None
 
@@ -67,7 +67,7 @@ def get_dataframe(
     include_probs : bool
         Add a ``prob`` column (one probability vector per row, final epoch, label order).
     filter : dict or Filter, optional
-        Keep only the matching samples (see :class:`dataquality.filters.Filter`); an alert's
+        Keep only the matching samples (see :class:`dataquality.read.filters.Filter`); an alert's
         ``filter`` can be passed as it is. With ``similar_to``, a ``similarity`` column is added
         and rows come by descending similarity.
 
@@ -133,7 +133,7 @@ def get_epochs(project_name: str, run_name: str, split: str, *, root: PathLike =
 
 def _raw_epoch(paths, key: str, epoch: int, column: str, fn: str):
     """(ids, matrix) of one logged epoch, read from the output parts."""
-    from .finish import _ids_of, _matrix, _open_parts
+    from .pipeline import _ids_of, _matrix, _open_parts
 
     parts = store.list_parts(paths.outputs(key, epoch), S.OUTPUT_PART_SUFFIX)
     if not parts:
@@ -181,7 +181,7 @@ def get_probabilities(
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from .finish import softmax
+    from .pipeline import softmax
 
     fn = "dq.metrics.get_probabilities"
     paths, manifest, key, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
@@ -469,7 +469,7 @@ def create_edit(
     spans the filter's span fields select. Edits are undoable (:func:`undo_edit`) and applied by
     :func:`get_edited_dataframe` and :func:`export_dataframe`. Returns the edit's record.
     """
-    from .edits import SPAN_ACTIONS, add_edit, validate_action
+    from .read.edits import SPAN_ACTIONS, add_edit, validate_action
 
     fn = "dq.metrics.create_edit"
     paths, manifest, key, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
@@ -497,7 +497,7 @@ def create_edit(
 
 def get_edits(project_name: str, run_name: str, *, root: PathLike = None):
     """Every edit of the run, oldest first (``undone`` marks the undone ones)."""
-    from .edits import load_edits
+    from .read.edits import load_edits
 
     paths, _ = store.find_run(project_name, run_name, fn="dq.metrics.get_edits", root=root)
     return load_edits(paths.dir)
@@ -505,7 +505,7 @@ def get_edits(project_name: str, run_name: str, *, root: PathLike = None):
 
 def undo_edit(project_name: str, run_name: str, edit_id: int | None = None, *, root: PathLike = None) -> dict:
     """Undo an edit (the most recent active one by default); returns it."""
-    from .edits import undo
+    from .read.edits import undo
 
     fn = "dq.metrics.undo_edit"
     paths, _ = store.find_run(project_name, run_name, fn=fn, root=root)
@@ -514,7 +514,7 @@ def undo_edit(project_name: str, run_name: str, edit_id: int | None = None, *, r
 
 def redo_edit(project_name: str, run_name: str, edit_id: int, *, root: PathLike = None) -> dict:
     """Re-apply an undone edit."""
-    from .edits import redo
+    from .read.edits import redo
 
     fn = "dq.metrics.redo_edit"
     paths, _ = store.find_run(project_name, run_name, fn=fn, root=root)
@@ -537,7 +537,7 @@ def get_edited_dataframe(
 
 
 def _edited(project_name, run_name, split, inference_name, filter, *, root, fn: str):
-    from .edits import apply_edits, load_edits
+    from .read.edits import apply_edits, load_edits
 
     paths, _, key, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
     return apply_edits(_dataframe(d, filter, fn=fn), load_edits(paths.dir), key)
@@ -562,7 +562,7 @@ def export_dataframe(
     meta columns), ready to train on; ``include_signals=True`` keeps every column.
     Returns the path written.
     """
-    from .edits import original_schema, write_table
+    from .read.edits import original_schema, write_table
 
     fn = "dq.metrics.export_dataframe"
     _, _, key, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)
@@ -641,7 +641,7 @@ def get_similar(
     import pandas as pd
 
     from .exceptions import ConfigurationError, InputTypeError, NonFiniteError, SchemaError, ShapeError
-    from .query import nearest, read_rows
+    from .read.select import nearest, read_rows
 
     fn = "dq.metrics.get_similar"
     paths, _, key, d = _results_dir(project_name, run_name, split, inference_name, fn=fn, root=root)

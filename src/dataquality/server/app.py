@@ -4,7 +4,7 @@ Build it with :func:`create_app`; :mod:`dataquality.server.runner` serves it. Th
 at ``/api/openapi.json`` and interactive docs at ``/api/docs``. Every split-level route lives under
 ``/api/runs/{project}/{run}/splits/{split}`` (``split`` a name or alias; inference sets add
 ``?inference_name=``) and takes the global filter as ``?filter=<JSON object>`` (the fields of
-:class:`dataquality.filters.Filter`), so a view can be kept in a URL.
+:class:`dataquality.read.filters.Filter`), so a view can be kept in a URL.
 
 Errors are JSON ``{"error": <exception class>, "detail": <message>}``: a bad filter, sort, cursor
 or argument is 400, an unknown project, run or split 404, a missing token 401.
@@ -26,8 +26,8 @@ from starlette.background import BackgroundTask
 
 from .. import __version__
 from .. import metrics as M
-from .. import schema as S
-from .. import store
+from ..core import layout as S
+from ..core import store
 from ..exceptions import (
     ConfigurationError,
     DataQualityError,
@@ -402,7 +402,7 @@ def _router(app: FastAPI) -> APIRouter:
         if row is not None:
             import numpy as np
 
-            from ..query import read_rows
+            from ..read.select import read_rows
 
             if row >= Q.n_rows(d):
                 raise RunNotFoundError(f"{fn}: `row` {row} is outside this split's {Q.n_rows(d)} rows.")

@@ -3,7 +3,7 @@ matrix of filtered rows, matching rows, histograms and the binary map payload.
 
 Every function takes a DuckDB cursor that the caller opened for one request (a cursor of the app's
 in-memory database: cheap, and its registered views are its own) and closes afterwards. Filters
-compile through :func:`dataquality.filters.compile_filter` to parameterised SQL; the only names
+compile through :func:`dataquality.read.filters.compile_filter` to parameterised SQL; the only names
 put into SQL text are column names checked against the file's schema and quoted.
 
 Keyset paging
@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import schema as S
+from ..core import layout as S
 from ..exceptions import ConfigurationError, SchemaError
-from ..filters import Filter, _quote, compile_filter
-from ..query import _kind
+from ..read.filters import Filter, _quote, compile_filter
+from ..read.select import _kind
 
 DEP = "data_error_potential"
 SPANS_FILE = "spans.parquet"
@@ -89,12 +89,12 @@ def open_view(con, results_dir: Path, filt: Filter | dict | str | None, *, fn: s
     """Register ``samples`` (and ``spans``, id tables) on ``con`` and compile ``filt`` over them.
 
     The parts of a filter that are not SQL (``lasso`` on the map, ``similar_to``) are resolved to
-    ids by :func:`dataquality.query.select`; ``similar_to`` also adds a ``similarity`` column.
+    ids by :func:`dataquality.read.select.select`; ``similar_to`` also adds a ``similarity`` column.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..query import _check_value_types, select
+    from ..read.select import _check_value_types, select
 
     f = parse_filter(filt, fn=fn)
     path = results_dir / S.SAMPLES_FILE
@@ -339,7 +339,7 @@ def confusion(con, results_dir: Path, filt, labels: list[str], *, fn: str) -> di
                f"AND (span_kind = 'gold' OR error_type = 'ghost_span') GROUP BY ALL")
         pairs = con.execute(sql, view.params).fetchall()
         types = sorted({t for g, p, _ in pairs for t in (g, p)} - {"O"})
-        from ..ner.ingest import entity_types_of
+        from ..tasks.text_ner.ingest import entity_types_of
 
         types = list(entity_types_of(labels) or types)
         axis = types + ["O"]

@@ -88,7 +88,7 @@ def serve(root: str | os.PathLike | None = None, *, host: str = "127.0.0.1", por
     _require()
     import uvicorn
 
-    from .. import store
+    from ..core import store
     from ..exceptions import ConfigurationError
     from .app import create_app
 
@@ -151,7 +151,7 @@ def start_background(root: str | os.PathLike | None = None, *, host: str = "127.
     _require()
     import uvicorn
 
-    from .. import store
+    from ..core import store
     from ..exceptions import ConfigurationError
     from .app import create_app
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import schema as S
+from ..core import layout as S
 from .reference import reference_for
 from .registry import SignalResult, SplitArrays
 
@@ -33,7 +33,7 @@ def _training_threshold(data: SplitArrays) -> float | None:
         if ref is not None:
             thr = ref.thresholds.get("boundary_ratio")
     if thr is None and data.results_root is not None:
-        from ..store import read_json
+        from ..core.store import read_json
 
         p = data.results_root / S.SUMMARY_FILE
         if p.exists():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import schema as S
+from ..core import layout as S
 from .boundary import is_on_the_boundary
 from .dep import data_error_potential
 from .drift import drift, production_shift

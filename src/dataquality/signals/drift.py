@@ -73,8 +73,8 @@ import warnings
 
 import numpy as np
 
-from .. import schema as S
-from .. import similarity
+from ..core import layout as S
+from ..core import vectors as similarity
 from .registry import SignalResult, SplitArrays
 from .settings import SETTINGS
 

@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from .. import schema as S
+from ..core import layout as S
 from .reference import reference_for, reference_neighbors
 from .registry import SignalResult, SplitArrays
 
@@ -161,7 +161,7 @@ def embedding_map(data: SplitArrays) -> SignalResult:
 
 
 def _words_from_summary(data: SplitArrays) -> dict:
-    from ..store import read_json
+    from ..core.store import read_json
 
     if data.results_root is None:
         return {}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import schema as S
+from ..core import layout as S
 from .neighbors import NeighborIndex, build_index
 
 
@@ -56,7 +56,7 @@ def _load(results_root: Path | None, n_labels: int) -> Reference | None:
         return None
     import pyarrow.parquet as pq
 
-    from ..store import read_json
+    from ..core.store import read_json
 
     emb = np.load(d / S.EMBEDDINGS_FILE, mmap_mode="r")
     cols = pq.read_schema(d / S.SAMPLES_FILE).names

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import schema as S
+from ..core import layout as S
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Per-split summary: metrics, confusion matrix, misclassified pairs, clusters, and alerts.
 
-Every alert carries the filter (the model of ``dataquality.filters``) that selects its samples, so
+Every alert carries the filter (the model of ``dataquality.read.filters``) that selects its samples, so
 the console and ``dq.metrics.get_dataframe(..., filter=alert["filter"])`` show exactly them.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import schema as S
+from ..core import layout as S
 from .registry import SignalResult, SplitArrays
 
 

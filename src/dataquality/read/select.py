@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import schema as S
-from .exceptions import SchemaError
+from ..core import layout as S
+from ..exceptions import SchemaError
 from .filters import Compiled, Filter, compile_filter, lasso_mask
 
 ROW = "_row"  # row of a sample in samples.parquet / embeddings.npy / probs.npy
@@ -40,7 +40,7 @@ def root_and_key(results_dir: Path) -> tuple[Path, str]:
 
 def split_index(results_root: Path, key: str, *, fn: str, what: str):
     """The split's cosine index (stored IVF, else exact built from ``embeddings.npy``)."""
-    from . import similarity
+    from ..core import vectors as similarity
 
     index = similarity.load_index(results_root, key)
     if index is None:
@@ -52,7 +52,7 @@ def nearest(results_root: Path, keys: list[str], queries: np.ndarray, k: int, *,
             own: tuple[str, np.ndarray] | None = None):
     """The ``k`` nearest samples (cosine) of each query row across the splits ``keys``.
 
-    Each split is searched through its index (:func:`dataquality.similarity.load_index`: exact up to
+    Each split is searched through its index (:func:`dataquality.core.vectors.load_index`: exact up to
     ``EXACT_MAX`` samples, IVF beyond), the per-split candidates are merged per query, and the
     union over the queries is returned with each sample's best similarity to any query.
 
@@ -77,7 +77,7 @@ def nearest(results_root: Path, keys: list[str], queries: np.ndarray, k: int, *,
         _refuse_spans(Path(results_root) / key, fn=fn)
     import pandas as pd
 
-    from . import similarity
+    from ..core import vectors as similarity
 
     m = len(queries)
     sims_all, rows_all, keys_all = [], [], []

@@ -13,8 +13,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..exceptions import LabelError, SchemaError
-from .schemas import TagSet
+from ...exceptions import LabelError, SchemaError
+from .tagging import TagSet
 
 
 def _token_array(token_indices, n_chars: int | None, *, where: str) -> np.ndarray:

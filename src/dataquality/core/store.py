@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import schema as S
-from .exceptions import ConfigurationError, RunNotFoundError
+from . import layout as S
+from ..exceptions import ConfigurationError, RunNotFoundError
 
 
 def root_dir(root: str | os.PathLike | None = None) -> Path:

@@ -2,7 +2,7 @@
 
 Tokens of all samples are flat: probabilities have shape (n_tokens, k) (or (E, n_tokens, k) per
 epoch) and sample ``i`` owns tokens ``offsets[i]:offsets[i + 1]``. Spans are
-:class:`~dataquality.ner.spans.SpanArrays` whose ``start``/``end`` are positions inside their sample.
+:class:`~dataquality.tasks.text_ner.spans.SpanArrays` whose ``start``/``end`` are positions inside their sample.
 Every score is in [0, 1], higher = more likely an annotation problem.
 
 - **token DEP** = 1 − calibrated self-confidence of the token's gold entity type at the final
@@ -59,7 +59,7 @@ import warnings
 
 import numpy as np
 
-from ..exceptions import SchemaError, ShapeError
+from ...exceptions import SchemaError, ShapeError
 from .spans import SpanArrays, check_offsets
 
 _CHUNK = 1 << 16
@@ -75,7 +75,7 @@ def token_margins(epoch_probs, gold_tag_ids) -> np.ndarray:
         Tag probabilities per epoch (softmax of the logits); a NaN row marks a token not logged at
         that epoch.
     gold_tag_ids : array-like of int, shape (n_tokens,)
-        Gold tag column per token (see :func:`~dataquality.ner.schemas.encode_batch`).
+        Gold tag column per token (see :func:`~dataquality.tasks.text_ner.tagging.encode_batch`).
 
     Returns
     -------

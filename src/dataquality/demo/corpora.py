@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from .exceptions import DataQualityError
+from ..exceptions import DataQualityError
 
 
 class CorpusNotInstalledError(DataQualityError, ImportError):

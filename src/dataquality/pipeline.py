@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import schema as S
-from . import store
+from .core import layout as S
+from .core import store
 from .exceptions import (
     DuplicateIdError,
     LabelError,
@@ -35,7 +35,7 @@ from .exceptions import (
 from .signals import SplitArrays, run_signals
 
 if TYPE_CHECKING:
-    from .run import Run
+    from .logging.run import Run
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -465,7 +465,7 @@ def finish_run(run: "Run", *, signals: bool, fn: str) -> dict:
                 continue
             t0 = time.perf_counter()
             if run.task.unit == "span":
-                from .ner.finish import compute_ner_split
+                from .tasks.text_ner.compute import compute_ner_split
 
                 split_summary, tmp = compute_ner_split(run, key, signals=signals, fn=fn, shared=shared)
             else:
@@ -480,7 +480,7 @@ def finish_run(run: "Run", *, signals: bool, fn: str) -> dict:
             shutil.rmtree(tmp, ignore_errors=True)
         raise
     # Similarity indexes: large splits get an IVF index, stored so later searches load it.
-    from . import similarity
+    from .core import vectors as similarity
 
     indexes = shared.get("indexes", {})
     for key, tmp in staged:

@@ -183,8 +183,8 @@ def run_ner_demo(cfg: NerDemoConfig = NerDemoConfig(), *, root=None, verbose: bo
     from transformers import AutoModel, AutoTokenizer
 
     from .corpora import load_guardian_headlines, load_rotten_tomatoes, load_wnut16
-    from .ner import char_spans_to_token_spans, encode as encode_tags, parse_labels, prepare_hf_ner
-    from .ner.hf import padded_inputs
+    from ..tasks.text_ner import char_spans_to_token_spans, encode as encode_tags, parse_labels, prepare_hf_ner
+    from ..tasks.text_ner.hf import padded_inputs
 
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)

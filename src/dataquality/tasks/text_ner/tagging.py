@@ -41,7 +41,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..exceptions import ConfigurationError, LabelError, SchemaError
+from ...exceptions import ConfigurationError, LabelError, SchemaError
 from .spans import SpanArrays, arrays_to_spans, check_offsets, empty_spans, spans_to_arrays
 
 #: The canonical schema names and the prefixes each allows besides ``O``.

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .exceptions import InputTypeError, NonFiniteError, SchemaError, ShapeError
+from ..exceptions import InputTypeError, NonFiniteError, SchemaError, ShapeError
 
 _F32 = np.dtype(np.float32)
 _I64 = np.dtype(np.int64)

@@ -9,7 +9,7 @@ from .align import char_spans_to_token_spans, token_spans_to_char_spans
 from .dep import ner_dep, sample_dep, span_dep, span_embeddings, token_aum_dep, token_dep, token_margins, word_ids
 from .errors import ERROR_TYPES, SpanErrors, entity_metrics, span_errors, span_errors_batch
 from .hf import HFNerData, log_hf_ner, prepare_hf_ner
-from .schemas import (
+from .tagging import (
     SCHEMA_PREFIXES,
     TagSet,
     decode,

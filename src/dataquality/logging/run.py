@@ -2,7 +2,7 @@
 
 Every ``dq.*`` logging function delegates to the current run. A run validates and copies on the
 caller's thread, writes inputs as Parquet parts and hands model outputs to a background
-:class:`~dataquality.writer.OutputWriter`; :meth:`Run.finish` joins them into ``results/``.
+:class:`~dataquality.core.writer.OutputWriter`; :meth:`Run.finish` joins them into ``results/``.
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from . import schema as S
-from . import store
-from ._convert import _F32, _I64, as_matrix, check_ids, check_matrix, copy_finite, to_numpy
+from ..core import layout as S
+from ..core import store
+from ..core.convert import _F32, _I64, as_matrix, check_ids, check_matrix, copy_finite, to_numpy
 # Imported here, while the package is still initialising, and not lazily inside Run.finish:
 # the first import of a submodule binds it as an attribute of the package, so a lazy
 # ``from .finish import ...`` would replace the function ``dq.finish`` by the module
-# ``dataquality.finish`` after the first finish() ("'module' object is not callable").
-from .finish import finish_run
-from .exceptions import (
+# ``dataquality.pipeline`` after the first finish() ("'module' object is not callable").
+from ..pipeline import finish_run
+from ..exceptions import (
     ConfigurationError,
     DuplicateIdError,
     InputTypeError,
@@ -38,7 +38,7 @@ from .exceptions import (
     SplitError,
 )
 from .inputs import _DEFAULT, Columns, check_label_names, iter_frames, normalize_frame
-from .tasks import TaskSpec, get_task
+from ..tasks import Task, get_task
 
 _current: ContextVar["Run | None"] = ContextVar("dataquality_current_run", default=None)
 # Fallback for threads that did not inherit the context in which dq.init ran (a new thread
@@ -329,7 +329,7 @@ class Run:
         overwrite: bool = False,
     ) -> None:
         fn = "dq.init"
-        self.task: TaskSpec = get_task(task_type, fn=fn)
+        self.task: Task = get_task(task_type, fn=fn)
         self.project_name = store.check_name(project_name, fn=fn, arg="project_name")
         self.run_name = store.check_name(run_name, fn=fn, arg="run_name")
         self.paths = store.run_paths(project_name, run_name, root)
@@ -416,7 +416,7 @@ class Run:
     def set_signal_settings(self, **settings: Any) -> dict:
         """Set signal knobs for this run (see ``dataquality.signals.settings.SETTINGS``);
         the next ``finish()`` recomputes every split with them. Returns all settings."""
-        from .signals.settings import check_settings
+        from ..signals.settings import check_settings
 
         fn = "dq.set_signal_settings"
         self._check_active(fn)
@@ -427,7 +427,7 @@ class Run:
 
     def set_tagging_schema(self, tagging_schema: str) -> None:
         """NER: the tagging schema of the labels, ``"BIO"``, ``"BILOU"`` or ``"BIOES"``."""
-        from .ner.schemas import normalize_schema, parse_labels
+        from ..tasks.text_ner.tagging import normalize_schema, parse_labels
 
         fn = "dq.set_tagging_schema"
         self._check_active(fn)
@@ -447,7 +447,7 @@ class Run:
         self._check_active(fn)
         new = normalize_labels(labels, fn=fn, binary_shorthand=self.task.unit != "span")
         if self.task.unit == "span":  # NER: a tagged label list that must fit the schema
-            from .ner.schemas import infer_schema, parse_labels
+            from ..tasks.text_ner.tagging import infer_schema, parse_labels
 
             schema = self.manifest.get("tagging_schema") or _with_fn(infer_schema, fn, new)
             _with_fn(parse_labels, fn, new, schema)
@@ -650,7 +650,7 @@ class Run:
 
     def _normalize(self, df, *, fn: str, cols: Columns, split: str):
         if self.task.unit == "span":
-            from .ner.ingest import normalize_ner_frame
+            from ..tasks.text_ner.ingest import normalize_ner_frame
 
             return normalize_ner_frame(df, fn=fn, cols=cols, split=split, labels=self.labels)
         return normalize_frame(df, fn=fn, cols=cols, split=split, labels=self.labels)
@@ -997,7 +997,7 @@ class Run:
 
     def _get_writer(self):
         if self._writer is None or not self._writer.alive:
-            from .writer import OutputWriter
+            from ..core.writer import OutputWriter
 
             # A new writer (after finish() failed, or after fail()) restarts its part counter:
             # give each writer of this session its own token, so its parts never take (and
@@ -1112,7 +1112,7 @@ def _print_report(run: Run, report: dict) -> None:
 def _versions() -> dict:
     import platform
 
-    from . import __version__
+    from .. import __version__
 
     out = {"dataquality": __version__, "python": platform.python_version(), "numpy": np.__version__}
     return out
@@ -1135,7 +1135,7 @@ def _py(v: Any) -> Any:
 
 
 def _with_fn(check, fn: str, *args):
-    """Call a ``dataquality.ner`` checker; its ConfigurationError names ``fn`` instead of itself."""
+    """Call a ``dataquality.tasks.text_ner`` checker; its ConfigurationError names ``fn`` instead of itself."""
     try:
         return check(*args)
     except ConfigurationError as e:

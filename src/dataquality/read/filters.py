@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from . import schema as S
-from .exceptions import ConfigurationError, SchemaError
+from ..core import layout as S
+from ..exceptions import ConfigurationError, SchemaError
 
 
 @dataclass
@@ -140,7 +140,7 @@ class Filter:
                 raise ConfigurationError(f"{fn}: filter `span_regex` is not a valid regular expression: {e}.") from None
             _check_re2(self.span_regex, fn, field="span_regex")
         if self.error_type is not None:
-            from .ner.errors import ERROR_TYPES
+            from ..tasks.text_ner.errors import ERROR_TYPES
 
             unknown = sorted(set(map(str, self.error_type)) - set(ERROR_TYPES))
             if unknown:

@@ -20,7 +20,7 @@ seqeval strict (CoNLL scoring: only well-formed chains count), with the lenient 
 (``entity_metrics_lenient``).
 
 Token DEP = 1 − the final epoch's calibrated probability of the token's gold entity type, averaged
-over the sub-word tokens of its word (:mod:`dataquality.ner.dep`; the ``dep_calibration`` signal
+over the sub-word tokens of its word (:mod:`dataquality.tasks.text_ner.dep`; the ``dep_calibration`` signal
 setting, when set, replaces the NER default of 0.5); span DEP = max over its tokens; sample DEP =
 max over its spans and the tokens outside every span (DESIGN §4). Model outputs are logged one row
 per token; rows past a sample's logged token count (padding) are cut.
@@ -33,19 +33,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .. import schema as S
-from .. import store
-from ..exceptions import SchemaError, ShapeError
+from ...core import layout as S
+from ...core import store
+from ...exceptions import SchemaError, ShapeError
 from .align import char_spans_to_token_spans
 from .dep import DEFAULT_CALIBRATION, sample_dep, span_dep, word_ids
 from .dep import token_dep as _token_dep
 from .errors import ERROR_TYPES, entity_metrics, span_errors_batch
 from .ingest import GOLD_SPANS, PRED_SPANS, TOKEN_ENDS, TOKEN_STARTS
-from .schemas import decode_batch, encode_batch, infer_schema, parse_labels
+from .tagging import decode_batch, encode_batch, infer_schema, parse_labels
 from .spans import SpanArrays, arrays_to_spans, empty_spans, spans_to_arrays
 
 if TYPE_CHECKING:
-    from ..run import Run
+    from ...logging.run import Run
 
 SPANS_FILE = "spans.parquet"
 SAMPLE_EMBEDDINGS_FILE = "sample_embeddings.npy"  # NER: each sample's mean token embedding, row-aligned
@@ -70,8 +70,8 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..finish import _check_unique_pos, _epochs, _ids_of, _index, _lookup, _matrix, _open_parts
-    from ..finish import softmax as _softmax
+    from ...pipeline import _check_unique_pos, _epochs, _ids_of, _index, _lookup, _matrix, _open_parts
+    from ...pipeline import softmax as _softmax
 
     paths, labels = run.paths, run.labels
     tagset = parse_labels(labels, run.manifest.get("tagging_schema") or infer_schema(labels))
@@ -231,7 +231,7 @@ def compute_ner_split(run: "Run", key: str, *, signals: bool, fn: str, shared: d
         if split != S.TRAIN and emb_all is not None and signals and len(emb_all):
             drift_summary = _span_drift(run, emb_all, span_table, shared, split)
         elif split == S.TRAIN and emb_all is not None and signals:
-            from .. import similarity
+            from ...core import vectors as similarity
 
             shared.setdefault("indexes", {})[S.TRAIN] = similarity.build_index(emb_all) if len(emb_all) else None
             shared["ner_train_embs"] = emb_all
@@ -331,7 +331,7 @@ def _span_token_embs(parts, runs_per_batch, row_of_input, ntok, offsets, span_se
     the tokens on typical NER data), never a (n_tokens, d) copy; the sample means are summed batch
     by batch.
     """
-    from ..finish import _matrix, _open_parts
+    from ...pipeline import _matrix, _open_parts
 
     T = int(offsets[-1])
     diff = np.zeros(T + 1, np.int64)
@@ -447,7 +447,7 @@ def _sample_columns(n: int, sc: dict, span_table: dict, labeled: bool) -> dict:
 
 
 def _alerts(span_table: dict, errors: dict, dep_sample: np.ndarray, hard: float, n: int) -> list[dict]:
-    from ..signals.summary import _alert
+    from ...signals.summary import _alert
 
     out = []
     errs = np.asarray(span_table["error_type"].to_pylist(), object)
@@ -542,7 +542,7 @@ def _heldout_pred_spans(run: "Run", shared: dict) -> tuple[str | None, np.ndarra
 def _reference_settings(run: "Run") -> dict:
     """The run's drift settings as :func:`dataquality.signals.drift.metric_reference` takes them,
     and its ``seed``."""
-    from ..signals.settings import SETTINGS
+    from ...signals.settings import SETTINGS
 
     settings = run.manifest.get("signal_settings", {})
     names = ("drift_k", "drift_local_scale", "drift_whitening", "drift_quantile", "seed")
@@ -556,8 +556,8 @@ def _sample_drift(run: "Run", sample_embs: np.ndarray, shared: dict, split: str)
     classification (:mod:`dataquality.signals.drift`; percentiles among the training samples, each
     measured without itself). Every sample is scored, also one without predicted spans (such as
     text the model finds nothing familiar in). Returns (columns, summary)."""
-    from .. import similarity
-    from ..signals.drift import metric_reference, score_drift
+    from ...core import vectors as similarity
+    from ...signals.drift import metric_reference, score_drift
 
     ref = shared.get("ner_sample_drift_reference")
     if ref is None:
@@ -598,8 +598,8 @@ def _span_drift(run: "Run", emb: np.ndarray, span_table: dict, shared: dict, spl
     raise the threshold with it (samples, scored against training, would show that data)."""
     import pyarrow as pa
 
-    from .. import similarity
-    from ..signals.drift import metric_reference, score_drift
+    from ...core import vectors as similarity
+    from ...signals.drift import metric_reference, score_drift
 
     is_pred = np.asarray(span_table["span_kind"].to_pylist(), object) == "pred"
     if split in (S.VALIDATION, S.TEST):
@@ -668,8 +668,8 @@ def _set_level_tests(run: "Run", shared: dict, sample_embs: np.ndarray | None, c
     the MMD permutation test of its sample embeddings against the training samples', the
     chi-square test of its predicted entity types against the reference split's, and the KS test of
     its sample confidence against the reference split's."""
-    from .. import similarity
-    from ..signals.drift import PERMUTATIONS, SET_SAMPLE, class_shift, confidence_shift, mmd_permutation_test
+    from ...core import vectors as similarity
+    from ...signals.drift import PERMUTATIONS, SET_SAMPLE, class_shift, confidence_shift, mmd_permutation_test
 
     out: dict = {}
     seed = int(run.manifest.get("signal_settings", {}).get("seed", 0))
@@ -700,7 +700,7 @@ def _drift_alerts(samples: dict, spans: dict, n_with_drifted_span: int, conf: np
     """Alerts of an inference set: more drifted samples, or predicted spans, than twice the rate
     expected of data like the reference; a set that differs from training (MMD); predicted entity
     types or confidence shifted from the reference split."""
-    from ..signals.summary import _alert
+    from ...signals.summary import _alert
 
     out = []
     mmd = samples.get("mmd")

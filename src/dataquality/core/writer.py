@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import schema as S
-from .exceptions import WriterError
+from . import layout as S
+from ..exceptions import WriterError
 
 _FLUSH = object()  # write what was handed over, close and rename the open parts
 _SYNC = object()  # write what was handed over; parts stay open

@@ -1,7 +1,7 @@
 """Flat span arrays: many samples' token-level spans in four aligned numpy columns.
 
 A span is ``(start, end, type)`` over the tokens of one sample, ``end`` exclusive. The batch
-functions of :mod:`dataquality.ner` take and return :class:`SpanArrays` so that 50k sentences are
+functions of :mod:`dataquality.tasks.text_ner` take and return :class:`SpanArrays` so that 50k sentences are
 handled without a Python loop per sample; the per-sample functions wrap them.
 """
 
@@ -11,7 +11,7 @@ from typing import Hashable, NamedTuple, Sequence
 
 import numpy as np
 
-from ..exceptions import LabelError, SchemaError
+from ...exceptions import LabelError, SchemaError
 
 
 class SpanArrays(NamedTuple):

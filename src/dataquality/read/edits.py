@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from . import schema as S
-from . import store
-from .exceptions import ConfigurationError, LabelError
+from ..core import layout as S
+from ..core import store
+from ..exceptions import ConfigurationError, LabelError
 
 EDITS_FILE = "edits.parquet"
 SPAN_ACTIONS = ("relabel_span", "shift_span", "delete_span")
@@ -73,7 +73,7 @@ def validate_action(action: Any, *, labels: list[str], new_label: Any, search_st
     if ner and action in ("relabel", "relabel_as_pred"):
         raise ConfigurationError(f"{fn}: text_ner samples have spans, not a label: use 'relabel_span'.")
     if action == "relabel_span":
-        from .ner.ingest import entity_types_of
+        from ..tasks.text_ner.ingest import entity_types_of
 
         types = entity_types_of(labels) or []
         if new_label not in types:

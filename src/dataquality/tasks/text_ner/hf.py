@@ -17,8 +17,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..exceptions import ConfigurationError, SchemaError
-from .schemas import SCHEMA_PREFIXES, TagSet, decode_batch, infer_schema, normalize_schema, parse_labels
+from ...exceptions import ConfigurationError, SchemaError
+from .tagging import SCHEMA_PREFIXES, TagSet, decode_batch, infer_schema, normalize_schema, parse_labels
 
 _WHERE = "prepare_hf_ner"
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import schema as S
-from .._convert import check_ids
-from ..exceptions import LabelError, SchemaError
+from ...core import layout as S
+from ...core.convert import check_ids
+from ...exceptions import LabelError, SchemaError
 from .align import char_spans_to_token_spans
 
 TOKEN_INDICES = "text_token_indices"

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from . import schema as S
-from ._convert import check_ids
-from .exceptions import InputTypeError, LabelError, SchemaError
+from ..core import layout as S
+from ..core.convert import check_ids
+from ..exceptions import InputTypeError, LabelError, SchemaError
 
 _DEFAULT = object()  # marks a column argument the user did not pass
 

@@ -25,7 +25,7 @@ from typing import Hashable, NamedTuple, Sequence
 
 import numpy as np
 
-from ..exceptions import LabelError, SchemaError
+from ...exceptions import LabelError, SchemaError
 from .spans import SpanArrays, check_span, spans_to_arrays
 
 #: Error type names indexed by match priority (3 = exact ... 0 = no overlap).

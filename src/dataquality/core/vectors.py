@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import schema as S
+from . import layout as S
 
 EXACT_MAX = 50_000
 NPROBE = 16

@@ -1,0 +1,243 @@
+"""The task protocol: what every task type answers for the rest of the package.
+
+A task type (text classification, NER, multi-label, ...) lives in its own folder under
+``dataquality/tasks/`` and provides one :class:`Task` subclass, registered in
+:mod:`dataquality.tasks.registry`. The write side (``Run``), the compute side (``finish()``'s
+pipeline), the read side (``dq.metrics``, filters, edits, export) and the console never ask which
+task a run is: they ask the run's task.
+
+The protocol has three parts, one per side of the package. Each has a default where one makes
+sense for every task; a task overrides what differs.
+
+- **Logging** (called by ``dataquality.logging``): label lists and task options, normalising a
+  chunk of inputs into the stored input table, checking and converting one batch of model outputs
+  into the rows of an output part.
+- **Compute** (called by ``dataquality.pipeline``): whether the run is ready to finish, and a
+  split's results (tables, arrays and summary) written into a staging folder; the signals the
+  task runs come from :mod:`dataquality.signals`' registry.
+- **Read** (called by ``dataquality.read``, ``dq.metrics`` and the console API): the filter fields
+  and edit actions the task adds to the core ones, and the capabilities it declares to the
+  console (views, filter fields, edit actions, colour-by options, label choices).
+
+Imports flow one way: a task may import ``core``, ``signals`` and ``exceptions``; never
+``logging``, ``pipeline``, ``read``, ``metrics`` or ``server`` (they import tasks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..exceptions import ConfigurationError
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import numpy as np
+    import pyarrow as pa
+
+
+# --- values exchanged with the task ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputBatch:
+    """One batch of model outputs as the rows of an output part.
+
+    Attributes
+    ----------
+    row_ids : numpy.ndarray, shape (rows,)
+        The sample id of each row (classification: one row per sample; NER: one per token).
+    embs : numpy.ndarray of float, shape (rows, d), or None
+        Checked for shape, not yet copied nor checked for finiteness: the caller copies it into
+        the writer's buffer with ``core.convert.copy_finite``. None with ``exclude_embs``.
+    logits : numpy.ndarray of float, shape (rows, width)
+        As ``embs``; ``width`` is :meth:`Task.logits_width` of the run.
+    """
+
+    row_ids: "np.ndarray"
+    embs: "np.ndarray | None"
+    logits: "np.ndarray"
+
+
+@dataclass(frozen=True)
+class FilterField:
+    """A filter field a task adds to the core ones (see ``dataquality.read.filters``).
+
+    Attributes
+    ----------
+    name : str
+        The key in a filter dict (``{"span_text": "paris"}``).
+    kind : str
+        What the value is: ``"text"``, ``"labels"`` (a list of label names), ``"bool"``,
+        ``"range"`` (``[low, high]``) or ``"choice"``.
+    doc : str
+        One line for the API docs and the console's tooltip.
+    choices : tuple of str
+        For ``"choice"`` fields, the values allowed.
+    """
+
+    name: str
+    kind: str
+    doc: str = ""
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EditAction:
+    """An edit action a task offers (relabel, delete, shift span, ...).
+
+    Attributes
+    ----------
+    name : str
+        The action's name in ``dq.metrics.create_edit(action=...)`` and the console.
+    needs : str or None
+        What the action needs besides the filter: ``"label"`` (``new_label``), ``"text"``
+        (``search_string`` / ``text_replacement``), ``"shift"`` or None.
+    doc : str
+    """
+
+    name: str
+    needs: str | None = None
+    doc: str = ""
+
+
+@dataclass
+class Capabilities:
+    """What the console may show and offer for a run; served by the API as JSON.
+
+    Attributes
+    ----------
+    views : list of str
+        Tabs, in order, among ``"table"``, ``"map"``, ``"summary"``, ``"inference"``, ``"spans"``,
+        ``"edits"``.
+    filter_fields : list of FilterField
+        The task's fields beside the core ones (ids, text, DEP range, meta, lasso, similar-to).
+    label_filters : list of str
+        Core label fields the task's rows carry (``"gold"``, ``"pred"``; none for NER, whose
+        labels are on spans).
+    edit_actions : list of EditAction
+    color_by : list of str
+        Map colourings, among ``"gold"``, ``"pred"``, ``"dep"``, ``"cluster"``.
+    label_choices : list of str
+        The names a user picks from when filtering or relabelling (classes, entity types).
+    sample_view : str
+        How the console draws one sample: ``"text"`` or ``"spans"`` (text with gold and
+        predicted spans).
+    summary_sections : list of str
+        Among ``"per_class"``, ``"confusion"``, ``"entity_metrics"``, ``"error_counts"``,
+        ``"per_task"``.
+    subtasks : list of str
+        Multi-label: the run's tasks, for the console's task selector; empty otherwise.
+    """
+
+    views: list[str]
+    filter_fields: list[FilterField] = field(default_factory=list)
+    label_filters: list[str] = field(default_factory=list)
+    edit_actions: list[EditAction] = field(default_factory=list)
+    color_by: list[str] = field(default_factory=list)
+    label_choices: list[str] = field(default_factory=list)
+    sample_view: str = "text"
+    summary_sections: list[str] = field(default_factory=list)
+    subtasks: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+# --- the protocol --------------------------------------------------------------------------------
+
+
+class Task:
+    """Base class of every task type. Subclass it in ``tasks/<name>/`` and register an instance.
+
+    Class attributes
+    ----------------
+    name : str
+        The canonical ``task_type`` (stored in ``run.json``).
+    aliases : tuple of str
+        Other spellings ``dq.init`` accepts (``"nli"`` for ``"text_classification"``).
+    unit : str
+        What the task's per-unit signals score: ``"sample"`` or ``"span"``.
+    input_columns, optional_columns : tuple of str
+        Stored input columns every logged sample has / may have.
+    """
+
+    name: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    unit: ClassVar[str] = "sample"
+    input_columns: ClassVar[tuple[str, ...]] = ()
+    optional_columns: ClassVar[tuple[str, ...]] = ()
+
+    def __repr__(self) -> str:
+        return f"<task {self.name}>"
+
+    # -- logging side -----------------------------------------------------------------------------
+
+    def normalize_labels(self, labels: Any, *, fn: str, manifest: dict) -> list:
+        """Check and normalise what ``dq.set_labels_for_run`` got; the result is stored as the
+        run's ``labels``. Raises ConfigurationError naming ``fn``."""
+        raise NotImplementedError
+
+    def set_option(self, option: str, value: Any, *, fn: str, manifest: dict) -> dict:
+        """Task options set through ``dq`` (``tagging_schema`` for NER, ``tasks`` for
+        multi-label): check ``value`` and return the manifest entries to store. The default
+        refuses every option, naming the task types that take it."""
+        raise ConfigurationError(
+            f"{fn}: `{option}` does not apply to task_type {self.name!r}; it is set for "
+            f"{', '.join(repr(t) for t in _tasks_with_option(option)) or 'no task type'} runs."
+        )
+
+    options: ClassVar[tuple[str, ...]] = ()  # the options set_option accepts
+
+    def normalize_inputs(self, df: Any, *, fn: str, cols: Any, split: str, manifest: dict) -> "pa.Table":
+        """One chunk of a logged dataset (a pandas DataFrame with the user's column names,
+        ``cols`` says which is which) as the stored input table of ``split``."""
+        raise NotImplementedError
+
+    sample_arguments: ClassVar[tuple[str, ...]] = ()
+    """Extra list arguments ``dq.log_data_samples`` takes for this task (e.g. ``gold_spans``);
+    each becomes the input column of the same name."""
+
+    def output_batch(self, ids: "np.ndarray", embs: Any, logits: Any, probs: Any, *,
+                     exclude_embs: bool, fn: str, manifest: dict) -> OutputBatch:
+        """Check one ``dq.log_model_outputs`` batch (``ids`` already checked, shape (n,)) and
+        return it as output rows. Arrays the caller can copy as they are are returned as they
+        are (the run's short path relies on it); anything else is converted."""
+        raise NotImplementedError
+
+    def logits_width(self, manifest: dict) -> int | None:
+        """Columns of the ``logits`` of every output row for the run's labels (None if unknown)."""
+        labels = manifest.get("labels")
+        return None if labels is None else len(labels)
+
+    # -- compute side -----------------------------------------------------------------------------
+
+    def check_ready(self, manifest: dict, *, fn: str) -> None:
+        """Raise (LabelError, ConfigurationError) if the run cannot be finished as configured."""
+        raise NotImplementedError
+
+    def compute_split(self, ctx: Any) -> Any:
+        """Join a split's inputs and outputs, run the task's signals and write its results into
+        ``ctx.tmp``; return the split's summary dict. ``ctx`` is the pipeline's split context."""
+        raise NotImplementedError
+
+    # -- read side --------------------------------------------------------------------------------
+
+    def filter_fields(self, manifest: dict) -> list[FilterField]:
+        """Filter fields the task adds to the core ones."""
+        return []
+
+    def edit_actions(self, manifest: dict) -> list[EditAction]:
+        """Edit actions the task offers."""
+        return []
+
+    def capabilities(self, manifest: dict) -> Capabilities:
+        """What the console shows for a run of this task."""
+        raise NotImplementedError
+
+
+def _tasks_with_option(option: str) -> list[str]:
+    from .registry import TASKS
+
+    return [t.name for t in TASKS.values() if option in t.options]

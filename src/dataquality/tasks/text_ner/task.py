@@ -1,0 +1,19 @@
+"""The NER task: tagged tokens, scored per span (BIO / BILOU / BIOES)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ...core import layout as S
+from ..base import Task
+
+
+class TextNer(Task):
+    """``text_ner`` (alias ``ner``): inputs ``id, text, text_token_indices, gold_spans``,
+    outputs per sample ``embs (tokens, d)`` and ``logits (tokens, k)``."""
+
+    name: ClassVar[str] = "text_ner"
+    aliases: ClassVar[tuple[str, ...]] = ("ner",)
+    unit: ClassVar[str] = "span"
+    input_columns: ClassVar[tuple[str, ...]] = (S.ID, S.TEXT, "text_token_indices", "gold_spans")
+    options: ClassVar[tuple[str, ...]] = ("tagging_schema",)
