@@ -6,9 +6,12 @@ from typing import ClassVar
 
 from ...core import layout as S
 from ..base import Task
+from .compute import ClassificationCompute
+from .read import ClassificationRead
+from .write import ClassificationWrite
 
 
-class TextClassification(Task):
+class TextClassification(ClassificationWrite, ClassificationCompute, ClassificationRead, Task):
     """``text_classification`` (alias ``nli``): inputs ``id, text, label`` (+ ``text_pair``),
     outputs ``embs (n, d)`` and ``logits (n, k)`` (``(n,)``/``(n, 1)``: binary sigmoid)."""
 

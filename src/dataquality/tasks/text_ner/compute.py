@@ -734,3 +734,6 @@ def _drift_alerts(samples: dict, spans: dict, n_with_drifted_span: int, conf: np
                           f"than {1 - spans['expected_rate']:.0%} of {spans['reference']} are, in {n_with_drifted_span} samples.",
                           {"has_drifted_span": True}, n_with_drifted_span))
     return out
+
+class NerCompute:
+    """Compute-side methods of the task protocol."""

@@ -6,9 +6,12 @@ from typing import ClassVar
 
 from ...core import layout as S
 from ..base import Task
+from .compute import NerCompute
+from .read import NerRead
+from .write import NerWrite
 
 
-class TextNer(Task):
+class TextNer(NerWrite, NerCompute, NerRead, Task):
     """``text_ner`` (alias ``ner``): inputs ``id, text, text_token_indices, gold_spans``,
     outputs per sample ``embs (tokens, d)`` and ``logits (tokens, k)``."""
 
