@@ -249,8 +249,11 @@ def _router(app: FastAPI) -> APIRouter:
                 "has_map": {"x", "y"} <= names, "has_embeddings": (d / S.EMBEDDINGS_FILE).exists(),
                 "has_spans": (d / Q.SPANS_FILE).exists(),
             })
+        from ..tasks import get_task
+
+        caps = get_task(manifest.get("task_type"), fn=fn).capabilities(manifest).to_json()
         return {"project_name": project, "run_name": run, "task_type": manifest.get("task_type"),
-                "status": manifest.get("status"), "labels": manifest.get("labels"),
+                "capabilities": caps, "status": manifest.get("status"), "labels": manifest.get("labels"),
                 "tagging_schema": manifest.get("tagging_schema"), "created_at": manifest.get("created_at"),
                 "finished_at": manifest.get("finished_at"), "path": str(paths.dir), "splits": splits}
 
