@@ -140,9 +140,11 @@ class Capabilities:
     subtasks: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
+        """The capabilities as plain JSON values (lists, dicts, strings)."""
+        import json
         from dataclasses import asdict
 
-        return asdict(self)
+        return json.loads(json.dumps(asdict(self)))
 
 
 # --- the protocol --------------------------------------------------------------------------------
@@ -236,8 +238,17 @@ class Task:
         """What the console shows for a run of this task."""
         raise NotImplementedError
 
+    # -- contract ---------------------------------------------------------------------------------
+
+    def example(self) -> Any:
+        """A :class:`~dataquality.tasks.contract.TaskExample`: a small synthetic run through the
+        public API and the bad inputs the task refuses (``tests/test_task_contract.py``). Every
+        registered task provides one."""
+        raise NotImplementedError(f"task {self.name!r} provides no example for the contract test")
+
 
 def _tasks_with_option(option: str) -> list[str]:
     from .registry import TASKS
 
     return [t.name for t in TASKS.values() if option in t.options]
+

@@ -20,3 +20,8 @@ class TextClassification(ClassificationWrite, ClassificationCompute, Classificat
     unit: ClassVar[str] = "sample"
     input_columns: ClassVar[tuple[str, ...]] = (S.ID, S.TEXT)
     optional_columns: ClassVar[tuple[str, ...]] = (S.TEXT_PAIR,)
+
+    def example(self):
+        from .example import example
+
+        return example()

@@ -20,3 +20,8 @@ class TextNer(NerWrite, NerCompute, NerRead, Task):
     unit: ClassVar[str] = "span"
     input_columns: ClassVar[tuple[str, ...]] = (S.ID, S.TEXT, "text_token_indices", "gold_spans")
     options: ClassVar[tuple[str, ...]] = ("tagging_schema",)
+
+    def example(self):
+        from .example import example
+
+        return example()
