@@ -213,6 +213,14 @@ def test_no_task_names_outside_task_folders():
     assert bad == []
 
 
+def test_demo_is_outside_the_core_import_graph():
+    """The demo and its corpus/encoder helpers are imported only by the ``dq demo`` command."""
+    bad = [f"{mod}:{line}" for mod, path in MODULES.items()
+           if not mod.startswith(f"{PKG}.demo") and mod != f"{PKG}.cli"
+           for target, _, line in _imports(mod, path) if target.startswith(f"{PKG}.demo")]
+    assert bad == []
+
+
 def test_front_end_names_no_task():
     front = SRC.parent / "frontend" / "src"
     if not front.is_dir():

@@ -184,10 +184,10 @@ class Task:
     def set_option(self, option: str, value: Any, *, fn: str, manifest: dict) -> dict:
         """Task options set through ``dq`` (``tagging_schema`` for NER, ``tasks`` for
         multi-label): check ``value`` and return the manifest entries to store. The default
-        refuses every option, naming the task types that take it."""
+        refuses every option not in :attr:`options`."""
         raise ConfigurationError(
-            f"{fn}: `{option}` does not apply to task_type {self.name!r}; it is set for "
-            f"{', '.join(repr(t) for t in _tasks_with_option(option)) or 'no task type'} runs."
+            f"{fn}: `{option}` does not apply to task_type {self.name!r} (its options: "
+            f"{list(self.options) or 'none'}); start the run with the task type it belongs to."
         )
 
     options: ClassVar[tuple[str, ...]] = ()  # the options set_option accepts
@@ -245,10 +245,4 @@ class Task:
         public API and the bad inputs the task refuses (``tests/test_task_contract.py``). Every
         registered task provides one."""
         raise NotImplementedError(f"task {self.name!r} provides no example for the contract test")
-
-
-def _tasks_with_option(option: str) -> list[str]:
-    from .registry import TASKS
-
-    return [t.name for t in TASKS.values() if option in t.options]
 
