@@ -440,8 +440,8 @@ def test_inference_view_compares_with_training(page, console_root):
 
 def test_ner_span_view_with_error_types(page, console_root):
     pg = page.goto(run_url(NER, split="training", view="spans"))
-    pg.get_by_test_id("ner-samples").locator("li").first.wait_for()
-    assert pg.locator("[data-testid=ner-samples] .span.gold").count() > 0
+    pg.get_by_test_id("span-samples").locator("li").first.wait_for()
+    assert pg.locator("[data-testid=span-samples] .span.gold").count() > 0
     spans = dq.metrics.get_spans(*NER, "training", root=console_root)
     kinds = spans.loc[spans["error_type"] != "none", "error_type"].value_counts()
     assert len(kinds), "the NER demo should make some span errors"
@@ -452,7 +452,7 @@ def test_ner_span_view_with_error_types(page, console_root):
     assert page.filter() == {"error_type": [kind]}
     want = spans.loc[spans["error_type"] == kind, "id"].nunique()
     assert page.count() == want
-    assert pg.locator(f"[data-testid=ner-samples] .span[data-error={kind}]").count() > 0
+    assert pg.locator(f"[data-testid=span-samples] .span[data-error={kind}]").count() > 0
     table = pg.get_by_test_id("span-table").locator("tbody tr")
     assert table.count() > 0
 
@@ -486,7 +486,7 @@ def test_ner_inference_views_load_without_errors(page, console_root, view):
     if view == "inference":
         assert pg.get_by_test_id("confidence-shift").count() == 1
     if view == "spans":
-        assert pg.get_by_test_id("ner-samples").locator("li").count() > 0
+        assert pg.get_by_test_id("span-samples").locator("li").count() > 0
 
 
 def test_ner_drift_flags_on_a_shifted_inference_set(page, console_root):
