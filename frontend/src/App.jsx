@@ -1,6 +1,6 @@
 import { useEffect } from 'preact/hooks';
 import { get, runPath } from './api.js';
-import { navigate, route, runInfo, splitInfo, toast } from './state.js';
+import { capsOf, filter, navigate, route, runInfo, setFilter, splitInfo, toast } from './state.js';
 import { ErrorBox, fmt, useLoad } from './util.jsx';
 import { FilterBar } from './FilterBar.jsx';
 import { TableView } from './TableView.jsx';
@@ -75,6 +75,8 @@ function Home() {
 }
 
 const SPLIT_ORDER = { training: 0, validation: 1, test: 2, inference: 3 };
+// The tabs a task may declare (capabilities.views), in words; "inference" only on inference sets.
+const VIEW_TITLES = { table: 'Samples', map: 'Map', summary: 'Summary', inference: 'Inference vs training', spans: 'Spans', edits: 'Edits & export' };
 
 function RunPage() {
   const r = route.value;
@@ -97,15 +99,11 @@ function RunPage() {
   }
   const s = splitInfo.value;
   const splits = [...data.splits].sort((a, b) => (SPLIT_ORDER[a.split] ?? 9) - (SPLIT_ORDER[b.split] ?? 9) || a.key.localeCompare(b.key));
-  const isNer = data.task_type === 'text_ner';
-  const views = [
-    ['table', 'Samples'],
-    ['map', 'Map'],
-    ['summary', 'Summary'],
-    ...(s && s.split === 'inference' ? [['inference', 'Inference vs training']] : []),
-    ...(isNer ? [['spans', 'Spans']] : []),
-    ['edits', 'Edits & export'],
-  ];
+  const caps = capsOf(data);
+  const views = caps.views
+    .filter((v) => VIEW_TITLES[v] && (v !== 'inference' || (s && s.split === 'inference')))
+    .map((v) => [v, VIEW_TITLES[v]]);
+  const view = views.some(([v]) => v === r.view) ? r.view : 'table'; // a tab the run does not offer: the table
   return (
     <div class="run">
       <nav class="splits" data-testid="splits">
@@ -118,11 +116,12 @@ function RunPage() {
           </button>
         ))}
         <span class="spacer" />
+        {caps.subtasks.length > 0 && <TaskSelect tasks={caps.subtasks} />}
         <span class="muted">{data.task_type}{data.tagging_schema ? ` (${data.tagging_schema})` : ''} · labels: {(data.labels || []).length}</span>
       </nav>
       <nav class="views" data-testid="views">
         {views.map(([v, label]) => (
-          <button key={v} class={r.view === v ? 'tab active' : 'tab'} data-view={v} onClick={() => navigate({ view: v })}>
+          <button key={v} class={view === v ? 'tab active' : 'tab'} data-view={v} onClick={() => navigate({ view: v })}>
             {label}
           </button>
         ))}
@@ -130,15 +129,28 @@ function RunPage() {
       {s && <FilterBar />}
       <div class="body">
         <main class="main">
-          {s && r.view === 'table' && <TableView />}
-          {s && r.view === 'map' && <MapView />}
-          {s && r.view === 'summary' && <SummaryView />}
-          {s && r.view === 'inference' && <InferenceView />}
-          {s && r.view === 'spans' && <SpansView />}
-          {s && r.view === 'edits' && <EditsView />}
+          {s && view === 'table' && <TableView />}
+          {s && view === 'map' && <MapView />}
+          {s && view === 'summary' && <SummaryView />}
+          {s && view === 'inference' && <InferenceView />}
+          {s && view === 'spans' && <SpansView />}
+          {s && view === 'edits' && <EditsView />}
         </main>
         {s && r.sample !== '' && <SamplePanel />}
       </div>
     </div>
+  );
+}
+
+/** Multi-label runs: the task the views show (the filter's `task` key, so it is in the URL). */
+function TaskSelect({ tasks }) {
+  const cur = filter.value.task || '';
+  return (
+    <label class="inline">task
+      <select value={cur} data-testid="task-select" onChange={(e) => setFilter({ task: e.target.value || undefined })}>
+        <option value="">all tasks</option>
+        {tasks.map((t) => <option key={t} value={t}>{t}</option>)}
+      </select>
+    </label>
   );
 }

@@ -1,34 +1,36 @@
-// The edits cart: edits made on the samples the global filter selects (relabel, relabel as the
-// prediction, remove, replace text; NER: relabel, shift or remove spans), undo / redo, and the
-// export of the filtered (and edited) split as CSV, Parquet or JSONL in the logged schema.
+// The edits cart: edits made on the samples the global filter selects (the actions the run's task
+// offers, capabilities.edit_actions, each with the inputs it needs), undo / redo, and the export
+// of the filtered (and edited) split as CSV, Parquet or JSONL in the logged schema.
 import { useState } from 'preact/hooks';
 import { get, post, qs, runPath } from './api.js';
-import { editsVersion, filter, filterKey, notify, route, runInfo, splitInfo } from './state.js';
+import { caps, editsVersion, filter, filterKey, humanize, notify, route, splitInfo } from './state.js';
 import { splitArgs } from './FilterBar.jsx';
 import { ErrorBox, fmt, useLoad } from './util.jsx';
 
 export function EditsView() {
   const r = route.value;
-  const info = runInfo.value;
   const s = splitInfo.value;
   const f = filter.value;
-  const isNer = info.task_type === 'text_ner';
+  const { edit_actions: actions, label_choices: labelChoices } = caps.value;
   const { path, inference_name } = splitArgs();
   const edits = useLoad(() => get(`${runPath(r.project, r.run)}/edits`), [r.project, r.run, editsVersion.value]);
   const count = useLoad(() => get(`${path}/count`, { inference_name, filter: f }), [path, inference_name, filterKey.value]);
-  const actions = isNer
-    ? [['relabel_span', 'Relabel spans'], ['shift_span', 'Shift spans'], ['delete_span', 'Remove spans']]
-    : [['relabel', 'Relabel'], ['relabel_as_pred', 'Relabel as prediction'], ['delete', 'Remove samples'], ['update_text', 'Replace text'], ['select_for_label', 'Mark for labelling']];
-  const [action, setAction] = useState(actions[0][0]);
+  const [chosen, setAction] = useState('');
+  const current = actions.find((a) => a.name === chosen) || actions[0];
+  const action = current?.name;
+  const needs = current?.needs || null;
   const [form, setForm] = useState({ new_label: '', search_string: '', text_replacement: '', use_regex: false, shift_start: 0, shift_end: 0, note: '' });
   const [busy, setBusy] = useState(false);
   const [fmtSel, setFmt] = useState('csv');
   const [edited, setEdited] = useState(true);
-  const labelChoices = isNer ? [...new Set((info.labels || []).filter((l) => l !== 'O').map((l) => l.replace(/^[BIESLU]-/, '')))] : info.labels || [];
   const submit = () => {
     setBusy(true);
-    post(`${path}/edits`, { edit_action: action, filter: f, ...form, note: form.note || undefined, new_label: form.new_label || undefined,
-      search_string: form.search_string || undefined, text_replacement: action === 'update_text' ? form.text_replacement : undefined }, { inference_name })
+    // only the inputs the action needs travel with it
+    const body = { edit_action: action, filter: f, note: form.note || undefined };
+    if (needs === 'label') body.new_label = form.new_label || undefined;
+    if (needs === 'text') Object.assign(body, { search_string: form.search_string || undefined, text_replacement: form.text_replacement, use_regex: form.use_regex });
+    if (needs === 'shift') Object.assign(body, { shift_start: form.shift_start, shift_end: form.shift_end });
+    post(`${path}/edits`, body, { inference_name })
       .then((e) => { editsVersion.value += 1; notify(`Edit #${e.edit_id}: ${e.action} on ${e.n_samples} sample${e.n_samples === 1 ? '' : 's'}.`); },
         (err) => notify(err.message, 'error'))
       .finally(() => setBusy(false));
@@ -42,14 +44,16 @@ export function EditsView() {
         <section class="panel">
           <h3>New edit on the filtered samples</h3>
           <p class="muted small">{count.data ? `${count.data.count.toLocaleString()} of ${count.data.total.toLocaleString()} samples of ${s.key} match the filter.` : ''} The edit records the filter and the ids it selects now.</p>
-          {s.split === 'inference' && !isNer && <p class="muted small">Inference samples have no labels: relabel and remove apply to labelled splits.</p>}
-          <div class="form">
+          {s.split === 'inference' && <p class="muted small">Inference samples have no labels: edits of labels apply to labelled splits.</p>}
+          {actions.length === 0 && <p class="muted">This run's task offers no edits.</p>}
+          {actions.length > 0 && <div class="form">
             <label>action
-              <select value={action} data-testid="edit-action" onChange={(e) => setAction(e.target.value)}>
-                {actions.map(([a, l]) => <option key={a} value={a}>{l}</option>)}
+              <select value={action} data-testid="edit-action" title={current?.doc} onChange={(e) => setAction(e.target.value)}>
+                {actions.map((a) => <option key={a.name} value={a.name} title={a.doc}>{humanize(a.name)}</option>)}
               </select>
             </label>
-            {(action === 'relabel' || action === 'relabel_span') && (
+            {current?.doc && <p class="muted small" data-testid="edit-doc">{current.doc}</p>}
+            {needs === 'label' && (
               <label>new label
                 <select value={form.new_label} data-testid="edit-label" onChange={(e) => setForm({ ...form, new_label: e.target.value })}>
                   <option value="">choose…</option>
@@ -57,14 +61,14 @@ export function EditsView() {
                 </select>
               </label>
             )}
-            {action === 'update_text' && (
+            {needs === 'text' && (
               <>
                 <label>find <input value={form.search_string} data-testid="edit-search" onInput={(e) => setForm({ ...form, search_string: e.target.value })} /></label>
                 <label>replace with <input value={form.text_replacement} data-testid="edit-replacement" onInput={(e) => setForm({ ...form, text_replacement: e.target.value })} /></label>
                 <label class="inline"><input type="checkbox" checked={form.use_regex} onChange={(e) => setForm({ ...form, use_regex: e.target.checked })} /> regular expression</label>
               </>
             )}
-            {action === 'shift_span' && (
+            {needs === 'shift' && (
               <>
                 <label>shift start by <input type="number" value={form.shift_start} onInput={(e) => setForm({ ...form, shift_start: Number(e.target.value) || 0 })} /></label>
                 <label>shift end by <input type="number" value={form.shift_end} onInput={(e) => setForm({ ...form, shift_end: Number(e.target.value) || 0 })} /></label>
@@ -72,7 +76,7 @@ export function EditsView() {
             )}
             <label>note <input value={form.note} onInput={(e) => setForm({ ...form, note: e.target.value })} /></label>
             <button data-testid="apply-edit" disabled={busy} onClick={submit}>Add edit</button>
-          </div>
+          </div>}
         </section>
         <section class="panel">
           <h3>Export</h3>

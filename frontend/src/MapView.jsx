@@ -1,15 +1,16 @@
 // The embedding map: a WebGL scatter (regl-scatterplot) of the split's 2-D layout, loaded as Arrow.
-// Colour by gold / pred / DEP / cluster; points the global filter leaves out stay in grey. Pan and
+// Colour by what the run's task offers (capabilities.color_by: gold / pred / DEP / cluster); points the global filter leaves out stay in grey. Pan and
 // zoom with the mouse; the lasso (toolbar, or Shift-drag) sets the filter: a new selection, or
 // added to (Ctrl/⌘) or subtracted from (Alt) the current one. Hover shows a sample; a click opens it.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import createScatterplot from 'regl-scatterplot';
 import { get, getArrow } from './api.js';
-import { editsVersion, filter, filterKey, navigate, route, runInfo, setFilter, splitInfo } from './state.js';
+import { caps, editsVersion, filter, filterKey, navigate, route, runInfo, setFilter, splitInfo } from './state.js';
 import { splitArgs } from './FilterBar.jsx';
 import { ErrorBox, GREY, catColor, depColor, fmt } from './util.jsx';
 
 const mapCache = new Map();
+const COLOR_TITLES = { gold: 'gold', pred: 'pred', dep: 'DEP', cluster: 'cluster' };
 const DEP_BINS = 20;
 
 async function loadMap(path, inference_name, key) {
@@ -89,13 +90,12 @@ export function MapView() {
   const mods = useRef({ add: false, sub: false });
   const latest = useRef({});
   const drawing = useRef({ busy: false, next: null });
-  const isNer = runInfo.value?.task_type === 'text_ner';
-  const modes = [
-    ...(s.split !== 'inference' && !isNer ? [['gold', 'gold']] : []),
-    ...(!isNer ? [['pred', 'pred']] : []),
-    ...(s.columns.some((c) => c.name === 'data_error_potential') ? [['dep', 'DEP']] : []),
-    ['cluster', 'cluster'],
-  ];
+  // gold on labelled splits only, DEP where the split has it
+  const modes = caps.value.color_by
+    .filter((k) => COLOR_TITLES[k] && (k !== 'gold' || s.split !== 'inference')
+      && (k !== 'dep' || s.columns.some((c) => c.name === 'data_error_potential')))
+    .map((k) => [k, COLOR_TITLES[k]]);
+  if (!modes.length) modes.push(['cluster', 'cluster']);
   const mode = modes.some(([k]) => k === r.color) ? r.color : modes[0][0];
   latest.current = { m, op, filter: filter.value, tool };
 
@@ -210,7 +210,7 @@ export function MapView() {
   }, [tool, m]);
 
   if (!s.has_map) {
-    return <p class="empty">This split has no map: it is computed by <code>dq.finish()</code> from the embeddings{isNer ? ' (NER maps spans, not samples)' : ''}.</p>;
+    return <p class="empty">This split has no map of its samples: <code>dq.finish()</code> draws one where the task logs an embedding per sample.</p>;
   }
   const legend = useMemo(() => (m ? encode(m, mode, labels, null).legend : []), [m, mode, labels.join('\u0001')]);
   return (

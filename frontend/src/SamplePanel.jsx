@@ -1,14 +1,18 @@
-// One sample: its text, labels, signals and meta; "show similar" (with scores, across splits) and
-// quick edits (relabel, relabel as the prediction, delete) that go to the run's edits cart.
+// One sample: its text (drawn as the run's task says: plain, or with its spans), labels, signals
+// and meta; "show similar" (with scores, across splits) and quick edits of the sample (relabel,
+// relabel as the prediction, delete: those of them the task offers) that go to the run's edits cart.
 import { useEffect, useState } from 'preact/hooks';
 import { get, post } from './api.js';
-import { editsVersion, navigate, notify, route, runInfo, setFilter, splitInfo } from './state.js';
+import { caps, editsVersion, navigate, notify, route, runInfo, setFilter, splitInfo } from './state.js';
 import { splitArgs } from './FilterBar.jsx';
 import { SpanText } from './spans.jsx';
 import { ErrorBox, fmt, useLoad } from './util.jsx';
 
 const SHOWN = ['gold', 'pred', 'confidence', 'data_error_potential', 'likely_mislabeled', 'is_misclassified', 'is_on_the_boundary',
   'certainty_ratio', 'aum', 'confidence_mean', 'variability', 'drift_score', 'is_drifted', 'knn_distance', 'span_drift_score', 'has_drifted_span', 'cluster_id'];
+
+// The whole-sample edits the panel offers as buttons, when the task offers them.
+const QUICK_EDITS = ['relabel', 'relabel_as_pred', 'delete'];
 
 export function SamplePanel() {
   const r = route.value;
@@ -22,7 +26,8 @@ export function SamplePanel() {
   const [label, setLabel] = useState('');
   useEffect(() => { setSimilar(null); }, [path, inference_name, row]);
   const x = rec.data;
-  const isNer = info.task_type === 'text_ner';
+  const c = caps.value;
+  const quick = new Set(c.edit_actions.map((a) => a.name).filter((a) => QUICK_EDITS.includes(a)));
   const searchable = info.splits.filter((t) => t.has_embeddings).map((t) => t.key);
   const showSimilar = () => {
     setSimilar({ loading: true });
@@ -47,7 +52,7 @@ export function SamplePanel() {
       {x && (
         <>
           <div class="sample-text" data-testid="sample-text">
-            {isNer ? <SpanText text={x.text} gold={x.gold_spans || []} pred={x.pred_spans || []} /> : x.text}
+            {c.sample_view === 'spans' ? <SpanText text={x.text} gold={x.gold_spans || []} pred={x.pred_spans || []} /> : x.text}
           </div>
           {x.text_pair != null && <div class="sample-text pair"><span class="muted small">text_pair</span><br />{x.text_pair}</div>}
           <table class="kv">
@@ -65,15 +70,19 @@ export function SamplePanel() {
               </>
             )}
           </div>
-          {!isNer && s.split !== 'inference' && (
+          {quick.size > 0 && s.split !== 'inference' && (
             <div class="actions" data-testid="sample-edits">
-              <select value={label} data-testid="relabel-select" onChange={(e) => setLabel(e.target.value)}>
-                <option value="">relabel as…</option>
-                {(info.labels || []).filter((l) => l !== x.gold).map((l) => <option key={l} value={l}>{l}</option>)}
-              </select>
-              <button disabled={!label} data-testid="relabel" onClick={() => edit({ edit_action: 'relabel', new_label: label })}>Relabel</button>
-              {x.pred != null && x.pred !== x.gold && <button data-testid="relabel-as-pred" onClick={() => edit({ edit_action: 'relabel_as_pred' })}>Relabel as pred ({x.pred})</button>}
-              <button class="danger" data-testid="delete-sample" onClick={() => edit({ edit_action: 'delete' })}>Remove</button>
+              {quick.has('relabel') && (
+                <>
+                  <select value={label} data-testid="relabel-select" onChange={(e) => setLabel(e.target.value)}>
+                    <option value="">relabel as…</option>
+                    {c.label_choices.filter((l) => l !== x.gold).map((l) => <option key={l} value={l}>{l}</option>)}
+                  </select>
+                  <button disabled={!label} data-testid="relabel" onClick={() => edit({ edit_action: 'relabel', new_label: label })}>Relabel</button>
+                </>
+              )}
+              {quick.has('relabel_as_pred') && x.pred != null && x.pred !== x.gold && <button data-testid="relabel-as-pred" onClick={() => edit({ edit_action: 'relabel_as_pred' })}>Relabel as pred ({x.pred})</button>}
+              {quick.has('delete') && <button class="danger" data-testid="delete-sample" onClick={() => edit({ edit_action: 'delete' })}>Remove</button>}
             </div>
           )}
           {similar && (

@@ -1,8 +1,9 @@
-// NER: samples (hardest first) with their gold and predicted spans highlighted by error type, and
-// the span table of the filtered samples. Span filters: text, regex, error type, entity type.
+// The spans view (for tasks that declare it): samples (hardest first) with their gold and predicted
+// spans highlighted by error type, and the span table of the filtered samples. Its toolbar sets the
+// span text and error type filters.
 import { useEffect, useState } from 'preact/hooks';
 import { get } from './api.js';
-import { columnNames, editsVersion, filter, filterKey, navigate, route, setFilter } from './state.js';
+import { caps, columnNames, editsVersion, filter, filterKey, navigate, route, setFilter } from './state.js';
 import { splitArgs } from './FilterBar.jsx';
 import { ErrorLegend, SpanText } from './spans.jsx';
 import { ERROR_COLORS, ErrorBox, debounce, fmt, useLoad } from './util.jsx';
@@ -21,7 +22,9 @@ export function SpansView() {
   const [spanText, setSpanText] = useState(f.span_text || '');
   useEffect(() => setSpanText(f.span_text || ''), [f.span_text]);
   const [push] = useState(() => debounce((v) => setFilter({ span_text: v || undefined }, { replace: true }), 350));
-  const errorTypes = Object.keys(ERROR_COLORS).filter((k) => k !== 'none');
+  // the error types: the choices of the task's `error_type` filter field
+  const errorField = caps.value.filter_fields.find((x) => x.name === 'error_type');
+  const errorTypes = (errorField?.choices || Object.keys(ERROR_COLORS)).filter((k) => k !== 'none');
   return (
     <div class="spansview" data-testid="spans-view">
       <div class="toolbar">
@@ -46,7 +49,7 @@ export function SpansView() {
       <div class="panels two">
         <section class="panel">
           <h3>{score === 'data_error_potential' ? 'Samples, hardest first' : 'Samples, least confident first'}</h3>
-          <ul class="ner-samples" data-testid="ner-samples">
+          <ul class="span-samples" data-testid="span-samples">
             {(samples.data?.rows || []).map((x) => (
               <li key={x._row} class={`clickable${String(x._row) === String(r.sample) ? ' selected' : ''}`} data-row={x._row}
                   onClick={() => navigate({ sample: x._row })}>

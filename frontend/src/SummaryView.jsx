@@ -1,7 +1,9 @@
-// Summary of a split under the global filter: metrics, the clickable confusion matrix, per-class
-// charts, the DEP histogram, and the alerts and clusters that set the filter when clicked.
+// Summary of a split under the global filter: metrics, the sections the run's task declares
+// (capabilities.summary_sections: per-class charts, the clickable confusion matrix, per-entity
+// metrics, error counts), the DEP histogram, and the alerts and clusters that set the filter when
+// clicked.
 import { get } from './api.js';
-import { editsVersion, filter, filterKey, navigate, runInfo, setFilter, splitInfo } from './state.js';
+import { caps, choiceFilter, editsVersion, filter, filterKey, labelFilter, labelPairFilter, navigate, setFilter, splitInfo } from './state.js';
 import { splitArgs } from './FilterBar.jsx';
 import { Bars, Histogram } from './charts.jsx';
 import { ERROR_COLORS, ErrorBox, catColor, fmt, pct, useLoad } from './util.jsx';
@@ -32,10 +34,11 @@ export function SummaryView() {
   const { path, inference_name } = splitArgs();
   const deps = [path, inference_name, filterKey.value, editsVersion.value];
   const sum = useLoad(() => get(`${path}/summary`, { inference_name, filter: filter.value }), deps);
-  const hasGold = s.columns.some((c) => c.name === 'gold') || s.columns.some((c) => c.name === 'gold_spans');
-  const isNer = runInfo.value?.task_type === 'text_ner';
-  const conf = useLoad(() => (hasGold && s.split !== 'inference' ? get(`${path}/confusion`, { inference_name, filter: filter.value }) : null), deps);
-  const perClass = useLoad(() => (!isNer ? get(`${path}/metrics`, { inference_name, filter: filter.value, category: hasGold && s.split !== 'inference' ? 'gold' : 'pred' }) : null), deps);
+  const sections = new Set(caps.value.summary_sections);
+  const labelled = s.split !== 'inference'; // inference sets have no gold labels
+  const conf = useLoad(() => (sections.has('confusion') && labelled ? get(`${path}/confusion`, { inference_name, filter: filter.value }) : null), deps);
+  const perClass = useLoad(() => (sections.has('per_class') ? get(`${path}/metrics`, { inference_name, filter: filter.value, category: labelled ? 'gold' : 'pred' }) : null), deps);
+  const click = (f) => (f ? () => setFilter(f) : undefined);
   const hasDep = s.columns.some((c) => c.name === 'data_error_potential');
   const hist = useLoad(() => (hasDep ? get(`${path}/histogram`, { inference_name, filter: filter.value, column: 'data_error_potential', bins: 20 }) : null), deps);
   const d = sum.data;
@@ -61,7 +64,7 @@ export function SummaryView() {
           <section class="panel">
             <h3>Confusion matrix{conf.data.level === 'span' ? ' (spans)' : ''}</h3>
             <p class="muted small">rows: gold · columns: predicted · click a cell to filter</p>
-            <Confusion data={conf.data} ner={isNer} />
+            <Confusion data={conf.data} />
           </section>
         )}
         {perClass.data && (
@@ -71,11 +74,11 @@ export function SummaryView() {
               <Bars testid="per-class-f1" max={1} format={(v) => fmt(v)}
                     items={perClass.data.rows.map((x, i) => ({ label: x[perClass.data.category], value: x.f1, color: catColor(i),
                       title: `${x[perClass.data.category]}: F1 ${fmt(x.f1)}, precision ${fmt(x.precision)}, recall ${fmt(x.recall)}, ${x.count} samples`,
-                      onClick: () => setFilter({ [perClass.data.category === 'pred' ? 'pred' : 'gold']: [x[perClass.data.category]] }) }))} />
+                      onClick: click(labelFilter(x[perClass.data.category], perClass.data.category)) }))} />
             )}
             <h4>samples</h4>
             <Bars testid="per-class-count" items={perClass.data.rows.map((x, i) => ({ label: x[perClass.data.category], value: x.count, color: catColor(i),
-              onClick: () => setFilter({ [perClass.data.category === 'pred' ? 'pred' : 'gold']: [x[perClass.data.category]] }) }))} />
+              onClick: click(labelFilter(x[perClass.data.category], perClass.data.category)) }))} />
             {perClass.data.rows[0]?.mean_dep !== undefined && (
               <>
                 <h4>mean DEP</h4>
@@ -84,18 +87,18 @@ export function SummaryView() {
             )}
           </section>
         )}
-        {isNer && d?.entity_metrics?.per_type && (
+        {sections.has('entity_metrics') && d?.entity_metrics?.per_type && (
           <section class="panel">
             <h3>Per entity type (strict span F1)</h3>
             <Bars testid="per-class-f1" max={1} items={Object.entries(d.entity_metrics.per_type).map(([l, x], i) => ({ label: l, value: x.f1, color: catColor(i),
-              title: `${l}: F1 ${fmt(x.f1)}, precision ${fmt(x.precision)}, recall ${fmt(x.recall)}, support ${x.support}`, onClick: () => setFilter({ span_label: [l] }) }))} />
+              title: `${l}: F1 ${fmt(x.f1)}, precision ${fmt(x.precision)}, recall ${fmt(x.recall)}, support ${x.support}`, onClick: click(labelFilter(l)) }))} />
           </section>
         )}
-        {isNer && d?.error_counts && (
+        {sections.has('error_counts') && d?.error_counts && (
           <section class="panel">
             <h3>Span errors</h3>
             <Bars testid="error-counts" items={Object.entries(d.error_counts).map(([k, v]) => ({ label: k.replace(/_/g, ' '), value: v, color: ERROR_COLORS[k],
-              onClick: () => setFilter({ error_type: [k] }) }))} />
+              onClick: click(choiceFilter(k)) }))} />
           </section>
         )}
         {hist.data && hist.data.edges && (
@@ -147,7 +150,7 @@ function Card({ label, value }) {
   return <div class="card"><div class="card-value">{value}</div><div class="card-label">{label}</div></div>;
 }
 
-function Confusion({ data, ner }) {
+function Confusion({ data }) {
   const { labels, matrix } = data;
   const max = Math.max(1, ...matrix.flat());
   return (
@@ -164,7 +167,7 @@ function Confusion({ data, ner }) {
                 <td key={j} data-gold={labels[i]} data-pred={labels[j]} class={v ? 'clickable' : ''}
                     style={{ background: `rgba(${i === j ? '78,121,167' : '225,87,89'}, ${(0.08 + 0.92 * v / max).toFixed(3)})`, color: v / max > 0.5 ? '#fff' : '#111' }}
                     title={`gold ${labels[i]}, predicted ${labels[j]}: ${v}`}
-                    onClick={() => v && (ner ? setFilter({ span_label: [labels[i]] }) : setFilter({ gold: [labels[i]], pred: [labels[j]] }))}>
+                    onClick={() => { const f = v && labelPairFilter(labels[i], labels[j]); if (f) setFilter(f); }}>
                   {v.toLocaleString()}
                 </td>
               ))}

@@ -1,4 +1,4 @@
-// NER: a text with its gold spans (underlined) and predicted spans (highlighted, coloured by error
+// A text with its gold spans (underlined) and predicted spans (highlighted, coloured by error
 // type). Offsets are character offsets, end exclusive.
 import { ERROR_COLORS } from './util.jsx';
 

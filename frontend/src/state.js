@@ -100,3 +100,52 @@ export const splitInfo = computed(() => {
 });
 
 export const columnNames = computed(() => new Set((splitInfo.value?.columns || []).map((c) => c.name)));
+
+// What the run's task lets the console show and offer (GET /api/runs/{p}/{r} `capabilities`; see
+// dataquality.tasks.base.Capabilities). Every task-dependent choice in the console reads these:
+// no component asks which task a run is.
+const NO_CAPS = {
+  views: ['table', 'map', 'summary', 'inference', 'edits'],
+  filter_fields: [], // [{ name, kind: 'text' | 'labels' | 'bool' | 'range' | 'choice', doc, choices }]
+  label_filters: [], // core label fields the rows carry: 'gold', 'pred'
+  edit_actions: [], // [{ name, needs: 'label' | 'text' | 'shift' | null, doc }]
+  color_by: ['dep', 'cluster'],
+  label_choices: [], // the names a user picks from when filtering or relabelling
+  sample_view: 'text', // 'text' | 'spans'
+  summary_sections: [], // 'per_class', 'confusion', 'entity_metrics', 'error_counts', 'per_task'
+  subtasks: [], // multi-label: the run's tasks, for the task selector
+};
+
+/** The capabilities of a run (GET /api/runs/{p}/{r}), with defaults for what it leaves out. */
+export function capsOf(info) {
+  return { ...NO_CAPS, ...(info?.capabilities || {}) };
+}
+
+export const caps = computed(() => capsOf(runInfo.value));
+
+/** A field or action name in words: `relabel_as_pred` → `relabel as pred`. */
+export const humanize = (name) => String(name).replace(/_/g, ' ');
+
+/** The task's filter field that selects by label name (kind `labels`), if any: where a click on a
+ * label (a confusion row, a per-label bar) goes when the rows carry no core `gold`/`pred`. */
+export const labelField = computed(() => caps.value.filter_fields.find((f) => f.kind === 'labels')?.name || null);
+
+/** The filter that a click on a (gold, pred) pair of labels sets. */
+export function labelPairFilter(gold, pred) {
+  const c = caps.value;
+  if (c.label_filters.includes('gold') && c.label_filters.includes('pred')) return { gold: [gold], pred: [pred] };
+  if (c.label_filters.includes('gold')) return { gold: [gold] };
+  return labelField.value ? { [labelField.value]: [gold] } : null;
+}
+
+/** The filter that a click on one label sets (`gold`, else the task's label field). */
+export function labelFilter(label, core = 'gold') {
+  if (caps.value.label_filters.includes(core)) return { [core]: [label] };
+  return labelField.value ? { [labelField.value]: [label] } : null;
+}
+
+/** The filter that selects one value of a `choice` field offering it (an error type, ...). */
+export function choiceFilter(value) {
+  const f = caps.value.filter_fields.find((x) => x.kind === 'choice' && (x.choices || []).includes(value));
+  return f ? { [f.name]: [value] } : null;
+}
