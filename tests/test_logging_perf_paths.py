@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 import dataquality as dq
-from dataquality.logging import run as dq_run
+from dataquality.logging.ids import IdSet
 from dataquality.exceptions import DuplicateIdError
 from tests.conftest import LABELS, make_df, outputs, run_dir, snapshot
 
@@ -39,7 +39,7 @@ def _log(ids, *, epoch=0, split="train", d=16):
     ],
 )
 def test_idset_finds_repeats_and_clashes_in_every_representation(batches):
-    s = dq_run.IdSet()
+    s = IdSet()
     for b in batches:
         assert s.check(b) == ([], [])
         s.add(b)
@@ -58,7 +58,7 @@ def test_idset_finds_repeats_and_clashes_in_every_representation(batches):
 
 
 def test_idset_not_in_for_other_types():
-    s = dq_run.IdSet()
+    s = IdSet()
     ids = np.arange(4)
     s.check(ids)
     s.add(ids)
@@ -108,8 +108,8 @@ def test_new_epoch_may_log_the_same_ids_and_its_own_duplicates_are_caught(dq_hom
             _log([3, 4], epoch=epoch)
         _log(range(4, 8), epoch=epoch)
     # only the current epoch's ids are kept per split
-    assert set(started._output_ids) == {"training"}
-    assert started._output_ids["training"][0] == 2
+    assert set(started.outputs.ids) == {"training"}
+    assert started.outputs.ids["training"][0] == 2
     dq.finish(verbose=False)
     assert dq.metrics.get_dataframe("proj", "run", "train")["id"].tolist() == list(range(8))
 
@@ -239,11 +239,11 @@ def _read_outputs(dq_home, split: str, epoch: int) -> pa.Table:
 
 def test_usual_batches_after_the_first_take_the_short_path_with_the_same_checks(dq_home, started):
     """After one batch of int64 ids and float32 arrays, the next such batches take a short path
-    (Run._fast); every check still applies there, a rejected batch counts for nothing, and any
+    (Run.outputs.short); every check still applies there, a rejected batch counts for nothing, and any
     other kind of batch goes the full path with its messages."""
     embs, logits = outputs(8, seed=3)
     dq.log_model_outputs(ids=np.arange(0, 2), embs=embs[0:2], logits=logits[0:2])
-    assert started._fast is not None
+    assert started.outputs.short is not None
     bad = embs[2:4].copy()
     bad[1, 0] = np.inf
     with pytest.raises(dq.exceptions.NonFiniteError, match=r"`embs` must be finite; got inf in 1 row\(s\) \(batch positions \[1\]\)"):
@@ -300,7 +300,7 @@ def test_short_path_follows_new_epochs_splits_and_a_new_writer(dq_home, started,
             assert table.column("id").to_pylist() == list(ids)
             np.testing.assert_array_equal(np.asarray(table.column("emb").combine_chunks().values).reshape(-1, 16), e)
             np.testing.assert_array_equal(np.asarray(table.column("logits").combine_chunks().values).reshape(-1, 3), lg)
-    assert started._fast is None and not started._writer.alive
+    assert started.outputs.short is None and not started._writer.alive
     # the failed finish closed the writer: the next batches take a new one
     embs, logits = outputs(8, seed=30)
     dq.log_model_outputs(ids=np.arange(0, 4), embs=embs[:4], logits=logits[:4], epoch=3)
