@@ -14,7 +14,7 @@ import dataquality.logging.run as dq_run
 
 def _close_current() -> None:
     """Stop the writer thread of a run a test left open, so threads do not pile up."""
-    for r in {dq_run.current_run()}:
+    for r in {dq_run._current.get(), dq_run._last_run}:
         writers = getattr(r, "writers", None)  # not on the inert run of DQ_DISABLED
         if writers is not None:
             writers.forget_exit()

@@ -307,3 +307,38 @@ def test_short_path_follows_new_epochs_splits_and_a_new_writer(dq_home, started,
     dq.log_model_outputs(ids=np.arange(4, 8), embs=embs[4:], logits=logits[4:], epoch=3)
     started.flush()
     assert _read_outputs(dq_home, "training", 3).column("id").to_pylist() == list(range(8))
+
+
+def test_short_path_is_kept_whenever_the_task_took_the_callers_arrays(dq_home, started):
+    """The short path caches the full path's decision for batches the task returns unchanged:
+    float64 arrays qualify as float32 ones do; converted input (lists, per-token NER rows)
+    never does; a change of the manifest (here: signal settings) makes the next batch ask anew."""
+    embs, logits = outputs(8, seed=4)
+    dq.log_model_outputs(ids=np.arange(0, 2), embs=embs[0:2].astype(np.float64), logits=logits[0:2].astype(np.float64))
+    short = started.outputs.short
+    assert short is not None and short.embs_dtype == np.float64
+    dq.log_model_outputs(ids=np.arange(2, 4), embs=embs[2:4].astype(np.float64), logits=logits[2:4].astype(np.float64))
+    assert started.outputs.short is short  # taken, not remade
+    dq.log_model_outputs(ids=np.arange(4, 6), embs=embs[4:6].tolist(), logits=logits[4:6])
+    assert started.outputs.short is None  # a list was converted: nothing to keep
+    dq.log_model_outputs(ids=np.arange(6, 7), embs=embs[6:7], logits=logits[6:7])
+    short = started.outputs.short
+    dq.set_signal_settings(drift_k=8)
+    dq.log_model_outputs(ids=np.arange(7, 8), embs=embs[7:8], logits=logits[7:8])
+    assert started.outputs.short is not short and started.outputs.short.version == started.record.version
+    started.flush()
+    table = _read_outputs(dq_home, "training", 0)
+    assert table.column("id").to_pylist() == list(range(8))
+    np.testing.assert_allclose(np.asarray(table.column("emb").combine_chunks().values).reshape(8, 16), embs, rtol=1e-6)
+
+
+def test_ner_batches_take_the_full_path(dq_home):
+    run = dq.init("text_ner", project_name="proj", run_name="run")
+    dq.set_labels_for_run(["O", "B-PER", "I-PER"])
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        dq.log_model_outputs(ids=np.array([i]), embs=rng.normal(size=(1, 3, 4)).astype(np.float32),
+                             logits=rng.normal(size=(1, 3, 3)).astype(np.float32), split="training", epoch=0)
+        assert run.outputs.short is None
+    run.flush()
+    assert _read_outputs(dq_home, "training", 0).column("id").to_pylist() == [0, 0, 0, 1, 1, 1]
