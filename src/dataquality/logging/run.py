@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from ..core import store
-from ..core.convert import check_epoch, normalize_split  # noqa: F401 - also read from here by dq.metrics
+from ..core.convert import check_epoch
+from ..core.convert import normalize_split  # noqa: F401 - dq.metrics still imports it from here
 from ..exceptions import ConfigurationError, RunStateError
 from ..tasks.base import Task
 from ..tasks.registry import get_task
-from .ids import IdSet  # noqa: F401 - part of this module's public surface
 from .inputs import DEFAULT
 from .manifest import RunRecord
 from .outputs import OutputLog

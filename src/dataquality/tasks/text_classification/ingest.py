@@ -76,7 +76,7 @@ def normalize_frame(df: Any, *, fn: str, cols: Columns, split: str, labels: list
         if cols.label in present:
             warnings.warn(
                 f"{fn}: column {cols.label!r} is ignored for split 'inference' (it has no labels).",
-                stacklevel=5,
+                stacklevel=8,  # the caller of dq.log_dataset (through the run and its task)
             )
     else:
         if cols.label not in present:
