@@ -35,18 +35,12 @@ class ShortPath:
     A batch matches when its ids are a 1-D ``int64`` numpy array, ``embs`` and ``logits`` numpy
     arrays of the dtypes and widths of the batch that made it, ``probs`` None, embeddings not
     excluded, the same split/epoch arguments (plain ``str``/``int``/None, see
-    :func:`~.routing.plain`) and the same split and epoch set on the run; and, under the run's
-    lock, the manifest, the writer and the split's id set are those it was made with.
+    :func:`~.routing.plain`) and the same split and epoch set on the run (together: ``route``);
+    and, under the run's lock, the manifest, the writer and the split's id set are those it was
+    made with.
     """
 
-    __slots__ = ("args", "state", "key", "epoch", "entry", "writer", "version",
-                 "embs_dtype", "logits_dtype", "d", "k")
-
-    def matches(self, ids: np.ndarray, embs: np.ndarray, logits: np.ndarray, args: tuple, state: tuple) -> bool:
-        n = ids.shape[0]
-        return (args == self.args and state == self.state and ids.dtype == I64 and ids.ndim == 1 and n > 0
-                and embs.dtype == self.embs_dtype and embs.shape == (n, self.d)
-                and logits.dtype == self.logits_dtype and logits.shape == (n, self.k))
+    __slots__ = ("route", "key", "epoch", "entry", "writer", "version", "embs_dtype", "logits_dtype", "d", "k")
 
 
 class OutputLog:
@@ -75,11 +69,15 @@ class OutputLog:
         """Log the batch by the short path if it applies (True), else do nothing (False)."""
         short = self.short
         if (short is None or type(ids) is not np.ndarray or type(embs) is not np.ndarray
-                or type(logits) is not np.ndarray or probs is not None or exclude_embs):
+                or type(logits) is not np.ndarray or probs is not None or exclude_embs
+                or not plain(split, inference_name, epoch)):
             return False
         r = self.routing
-        if not (plain(split, inference_name, epoch)
-                and short.matches(ids, embs, logits, (split, inference_name, epoch), (r.split, r.inference_name, r.epoch))):
+        n = ids.shape[0]
+        if ((split, inference_name, epoch, r.split, r.inference_name, r.epoch) != short.route
+                or ids.dtype != I64 or ids.ndim != 1 or not n
+                or embs.dtype != short.embs_dtype or embs.shape != (n, short.d)
+                or logits.dtype != short.logits_dtype or logits.shape != (n, short.k)):
             return False
         with self.lock:  # what the full path changes under the lock is read under it
             if (short is not self.short or self.record.version != short.version
@@ -109,7 +107,7 @@ class OutputLog:
             if (batch.embs is embs and batch.logits is logits and batch.row_ids is ids and embs is not None
                     and type(ids) is np.ndarray and ids.dtype == I64 and plain(split, inference_name, epoch)):
                 s = self.short = ShortPath()
-                s.args, s.state = (split, inference_name, epoch), self.routing.state()
+                s.route = (split, inference_name, epoch, *self.routing.state())
                 s.key, s.epoch, s.entry, s.writer, s.version = key, ep, current, writer, self.record.version
                 s.embs_dtype, s.logits_dtype, s.d, s.k = embs.dtype, logits.dtype, embs.shape[1], logits.shape[1]
 
