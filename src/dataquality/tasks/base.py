@@ -231,10 +231,12 @@ class Task:
         return it as output rows.
 
         Where the caller's ``embs`` and ``logits`` are already the rows (one per sample, a
-        numeric (n, width) numpy array), return those very objects, not copies: the run then
-        logs later batches of the same dtypes, shapes and route without asking again (its short
-        path), until the manifest changes. A result built from the inputs (per-token rows,
-        logits from probabilities) is asked for every batch.
+        numeric (n, width) numpy array), return those very objects, not copies, with
+        ``row_ids=ids``: the run then logs later batches of the same dtypes, shapes and route
+        without asking again (its short path), until the manifest changes. So decide from
+        dtypes, shapes, ``probs``/``exclude_embs`` and the manifest alone, never from the values
+        (the run's copy checks them for NaN/inf). A result built from the inputs (per-token
+        rows, logits from probabilities) is asked for every batch.
         """
         raise NotImplementedError
 
