@@ -101,7 +101,8 @@ def set_tagging_schema(tagging_schema: str) -> None:
     """NER: the tagging schema of the labels set by ``set_labels_for_run``: ``"BIO"``,
     ``"BILOU"`` or ``"BIOES"`` (inferred from the labels when not set)."""
     if not disabled():
-        get_current_run("dq.set_tagging_schema").set_tagging_schema(tagging_schema)
+        fn = "dq.set_tagging_schema"
+        get_current_run(fn).set_option("tagging_schema", tagging_schema, fn=fn)
 
 
 def set_split(split: str, inference_name: str | None = None) -> None:

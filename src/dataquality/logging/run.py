@@ -115,7 +115,7 @@ class Run:
         self.paths = self.record.paths
         self.session = self.record.session
         self.finished = False
-        lock = threading.RLock()
+        self._lock = lock = threading.RLock()  # the writer's too: a batch takes one lock
         self.routing = Routing()
         self.writers = WriterHandle(self.session, lock, f"{project_name}/{run_name}")
         self.inputs = InputLog(self.record, self.task, self.routing, lock)
@@ -183,7 +183,7 @@ class Run:
         """Set a task option (``"tagging_schema"`` for NER); the task checks it."""
         fn = fn or f"dq.set_{option}"
         self._check_active(fn)
-        with self.outputs.lock:
+        with self._lock:
             self.manifest.update(self.task.set_option(option, value, fn=fn, manifest=self.manifest))
             self.record.save()
 
@@ -208,7 +208,7 @@ class Run:
                 f"{fn}: `labels` must name one label per logit column, and model outputs were "
                 f"logged with {width} logit columns; got {len(new)} labels {new}."
             )
-        with self.outputs.lock:
+        with self._lock:
             self.manifest["labels"] = new
             self.record.save()
 
