@@ -191,9 +191,13 @@ class InputLog:
             inputs = self.ids.get(key)
             if (inputs is not None and rid in inputs) or (buf is not None and rid in buf.ids):
                 raise DuplicateIdError(f"{fn}: `id` {rid!r} was already logged for split {key!r}.")
-            if buf is not None and not buf.schema.equals(table.schema):  # a new part for other columns
-                self.flush(key)
-                buf = None
+            if buf is not None and not buf.schema.equals(table.schema):
+                schema = _unified(buf.schema, table.schema)  # e.g. a meta value None among strings
+                if schema is None:  # other columns or types: a new part
+                    self.flush(key)
+                    buf = None
+                else:
+                    buf.schema = schema
             if buf is None:
                 buf = self._buffers[key] = _Buffer(table.schema)
             if self.record.manifest.get("id_type") is None:  # buffered, not written: later calls compare
@@ -211,7 +215,8 @@ class InputLog:
             for k in [key] if key is not None else list(self._buffers):
                 buf = self._buffers.pop(k, None)
                 if buf is not None and buf.tables:
-                    self.store(k, [pa.concat_tables(buf.tables)], id_column="id", fn="dq.log_data_sample")
+                    table = pa.concat_tables(buf.tables, promote_options="permissive")
+                    self.store(k, [table], id_column="id", fn="dq.log_data_sample")
 
     def _check_extra(self, extra: dict, fn: str) -> None:
         unknown = sorted(set(extra) - set(self.task.sample_arguments))
@@ -221,3 +226,16 @@ class InputLog:
                 f"{fn}: got unexpected argument(s) {', '.join(f'`{a}`' for a in unknown)} for task_type "
                 f"{self.task.name!r} (its extra arguments: {takes})."
             )
+
+
+def _unified(a, b):
+    """The schema both ``a`` and ``b`` fit (same columns; null or narrower types widened), or
+    None when there is none."""
+    import pyarrow as pa
+
+    if a.names != b.names:
+        return None
+    try:
+        return pa.unify_schemas([a, b], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
