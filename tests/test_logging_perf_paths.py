@@ -342,3 +342,13 @@ def test_ner_batches_take_the_full_path(dq_home):
         assert run.outputs.short is None
     run.flush()
     assert _read_outputs(dq_home, "training", 0).column("id").to_pylist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_a_scalar_id_after_the_short_path_is_refused_with_the_usual_message(dq_home, started):
+    embs, logits = outputs(2)
+    dq.log_model_outputs(ids=np.arange(0, 2), embs=embs, logits=logits)
+    assert started.outputs.short is not None
+    with pytest.raises(dq.exceptions.ShapeError, match=r"`ids` must be 1-D with one id per sample; got shape \(\)"):
+        dq.log_model_outputs(ids=np.array(5), embs=embs[:1], logits=logits[:1])
+    with pytest.raises(dq.exceptions.ShapeError, match=r"`ids` must be 1-D"):
+        dq.log_model_outputs(ids=np.zeros((2, 2), np.int64), embs=embs, logits=logits)
