@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +15,10 @@ import dataquality.logging.run as dq_run
 def _close_current() -> None:
     """Stop the writer thread of a run a test left open, so threads do not pile up."""
     for r in {dq_run._current.get(), dq_run._last_run}:
-        if getattr(r, "_atexit_registered", False):
-            atexit.unregister(r._at_exit)
-            r._atexit_registered = False
-        w = getattr(r, "_writer", None)
-        if w is not None and w.alive:
-            try:
-                w.close()
-            except Exception:  # noqa: BLE001 - a test may have broken the writer on purpose
-                pass
+        writers = getattr(r, "writers", None)  # not on the inert run of DQ_DISABLED
+        if writers is not None:
+            writers.forget_exit()
+            writers.close(quiet=True)  # a test may have broken the writer on purpose
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import dataquality as dq
-from dataquality.exceptions import RunNotFoundError, SplitError
+from dataquality.exceptions import ConfigurationError, RunNotFoundError, SplitError
 from tests.conftest import LABELS, make_df, outputs, run_dir, sigmoid, softmax
 
 
@@ -754,3 +754,57 @@ def test_samples_without_final_epoch_outputs_are_left_out(dq_home):
     out = dq.metrics.get_dataframe("proj", "run", "train", include_embs=True)
     assert out["id"].tolist() == [1, 3]
     np.testing.assert_allclose(np.stack(out["emb"]), embs[[1, 3]], rtol=1e-6)
+
+
+# --- task arguments of log_data_samples / log_data_sample (NER) -----------------------------------
+
+
+def _ner_logits(tags: list[str], labels: list[str]) -> np.ndarray:
+    out = np.full((len(tags), len(labels)), -4.0, np.float32)
+    out[np.arange(len(tags)), [labels.index(t) for t in tags]] = 4.0
+    return out
+
+
+def test_ner_log_data_samples_takes_galileos_arguments(dq_home):
+    """Galileo's ``dq.log_data_samples(texts=, ids=, text_token_indices=, gold_spans=, split=)``
+    logs NER inputs, and ``dq.log_data_sample`` one sample, as ``dq.log_dataset`` would."""
+    labels = ["O", "B-PER", "I-PER"]
+    run = dq.init("text_ner", project_name="proj", run_name="run")
+    dq.set_labels_for_run(labels)
+    dq.set_tagging_schema("BIO")
+    dq.log_data_samples(
+        texts=["bob ran", "we saw ann lee"], ids=[0, 1],
+        text_token_indices=[[(0, 3), (4, 7)], [(0, 2), (3, 6), (7, 10), (11, 14)]],
+        gold_spans=[[{"start": 0, "end": 3, "label": "PER"}], [{"start": 7, "end": 14, "label": "PER"}]],
+        split="training",
+    )
+    dq.log_data_sample(text="hi ann", id=2, text_token_indices=[(0, 2), (3, 6)],
+                       gold_spans=[{"start": 3, "end": 6, "label": "PER"}], split="training")
+    tags = [["B-PER", "O"], ["O", "O", "B-PER", "I-PER"], ["O", "B-PER"]]
+    rng = np.random.default_rng(0)
+    dq.log_model_outputs(ids=[0, 1, 2], embs=[rng.normal(size=(len(t), 4)).astype(np.float32) for t in tags],
+                         logits=[_ner_logits(t, labels) for t in tags], split="training", epoch=0)
+    dq.finish(verbose=False)
+    samples = pd.read_parquet(run.paths.results("training") / "samples.parquet")
+    assert samples["id"].tolist() == [0, 1, 2]
+    pred = [[(s["start"], s["end"], s["label"]) for s in row] for row in samples["pred_spans"]]
+    assert pred == [[(0, 3, "PER")], [(7, 14, "PER")], [(3, 6, "PER")]]
+
+
+def test_task_arguments_are_checked(dq_home):
+    dq.init("text_ner", project_name="proj", run_name="run")
+    dq.set_labels_for_run(["O", "B-PER", "I-PER"])
+    with pytest.raises(dq.exceptions.InputTypeError, match=r"dq\.log_data_samples: got unexpected argument\(s\) `task_labels` for task_type 'text_ner' \(its extra arguments: `text_token_indices`, `gold_spans`\)"):
+        dq.log_data_samples(texts=["a"], ids=[0], task_labels=[["x"]], split="training")
+    with pytest.raises(dq.exceptions.ShapeError, match=r"dq\.log_data_samples: all arguments must have one value per sample; got lengths \{'texts': 1, 'ids': 1, 'text_token_indices': 2"):
+        dq.log_data_samples(texts=["a"], ids=[0], text_token_indices=[[(0, 1)], [(0, 1)]], gold_spans=[[]], split="training")
+    with pytest.raises(dq.exceptions.LabelError, match=r"dq\.log_data_samples: a text_ner run takes its labels as `gold_spans`"):
+        dq.log_data_samples(texts=["a"], ids=[0], labels=["PER"], text_token_indices=[[(0, 1)]], gold_spans=[[]], split="training")
+    with pytest.raises(dq.exceptions.LabelError, match=r"dq\.log_data_sample: `gold_spans` of sample id 0: .*'LOC'"):
+        dq.log_data_sample(text="a", id=0, text_token_indices=[(0, 1)], gold_spans=[{"start": 0, "end": 1, "label": "LOC"}], split="training")
+    dq.init("text_classification", project_name="proj", run_name="cls")
+    dq.set_labels_for_run(LABELS)
+    with pytest.raises(dq.exceptions.InputTypeError, match=r"dq\.log_data_sample: got unexpected argument\(s\) `gold_spans` for task_type 'text_classification' \(its extra arguments: none\)"):
+        dq.log_data_sample(text="a", id=0, label="negative", gold_spans=[], split="training")
+    with pytest.raises(ConfigurationError, match=r"dq\.set_tagging_schema: `tagging_schema` does not apply to task_type 'text_classification'; it is set for 'text_ner' runs"):
+        dq.set_tagging_schema("BIO")

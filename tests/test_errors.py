@@ -115,7 +115,7 @@ def _first_batch():
 
 def _clear_split_and_epoch():
     run = dq.get_run()
-    run.split = run.epoch = None
+    run.routing.split = run.routing.epoch = None
 
 
 CASES = [

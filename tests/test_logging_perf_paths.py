@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 import dataquality as dq
-from dataquality.logging import run as dq_run
+from dataquality.logging.ids import IdSet
 from dataquality.exceptions import DuplicateIdError
 from tests.conftest import LABELS, make_df, outputs, run_dir, snapshot
 
@@ -39,7 +39,7 @@ def _log(ids, *, epoch=0, split="train", d=16):
     ],
 )
 def test_idset_finds_repeats_and_clashes_in_every_representation(batches):
-    s = dq_run.IdSet()
+    s = IdSet()
     for b in batches:
         assert s.check(b) == ([], [])
         s.add(b)
@@ -58,7 +58,7 @@ def test_idset_finds_repeats_and_clashes_in_every_representation(batches):
 
 
 def test_idset_not_in_for_other_types():
-    s = dq_run.IdSet()
+    s = IdSet()
     ids = np.arange(4)
     s.check(ids)
     s.add(ids)
@@ -108,8 +108,8 @@ def test_new_epoch_may_log_the_same_ids_and_its_own_duplicates_are_caught(dq_hom
             _log([3, 4], epoch=epoch)
         _log(range(4, 8), epoch=epoch)
     # only the current epoch's ids are kept per split
-    assert set(started._output_ids) == {"training"}
-    assert started._output_ids["training"][0] == 2
+    assert set(started.outputs.ids) == {"training"}
+    assert started.outputs.ids["training"][0] == 2
     dq.finish(verbose=False)
     assert dq.metrics.get_dataframe("proj", "run", "train")["id"].tolist() == list(range(8))
 
@@ -239,11 +239,11 @@ def _read_outputs(dq_home, split: str, epoch: int) -> pa.Table:
 
 def test_usual_batches_after_the_first_take_the_short_path_with_the_same_checks(dq_home, started):
     """After one batch of int64 ids and float32 arrays, the next such batches take a short path
-    (Run._fast); every check still applies there, a rejected batch counts for nothing, and any
+    (Run.outputs.short); every check still applies there, a rejected batch counts for nothing, and any
     other kind of batch goes the full path with its messages."""
     embs, logits = outputs(8, seed=3)
     dq.log_model_outputs(ids=np.arange(0, 2), embs=embs[0:2], logits=logits[0:2])
-    assert started._fast is not None
+    assert started.outputs.short is not None
     bad = embs[2:4].copy()
     bad[1, 0] = np.inf
     with pytest.raises(dq.exceptions.NonFiniteError, match=r"`embs` must be finite; got inf in 1 row\(s\) \(batch positions \[1\]\)"):
@@ -300,10 +300,55 @@ def test_short_path_follows_new_epochs_splits_and_a_new_writer(dq_home, started,
             assert table.column("id").to_pylist() == list(ids)
             np.testing.assert_array_equal(np.asarray(table.column("emb").combine_chunks().values).reshape(-1, 16), e)
             np.testing.assert_array_equal(np.asarray(table.column("logits").combine_chunks().values).reshape(-1, 3), lg)
-    assert started._fast is None and not started._writer.alive
+    assert started.outputs.short is None and not started._writer.alive
     # the failed finish closed the writer: the next batches take a new one
     embs, logits = outputs(8, seed=30)
     dq.log_model_outputs(ids=np.arange(0, 4), embs=embs[:4], logits=logits[:4], epoch=3)
     dq.log_model_outputs(ids=np.arange(4, 8), embs=embs[4:], logits=logits[4:], epoch=3)
     started.flush()
     assert _read_outputs(dq_home, "training", 3).column("id").to_pylist() == list(range(8))
+
+
+def test_short_path_is_kept_whenever_the_task_took_the_callers_arrays(dq_home, started):
+    """The short path caches the full path's decision for batches the task returns unchanged:
+    float64 arrays qualify as float32 ones do; converted input (lists, per-token NER rows)
+    never does; a change of the manifest (here: signal settings) makes the next batch ask anew."""
+    embs, logits = outputs(8, seed=4)
+    dq.log_model_outputs(ids=np.arange(0, 2), embs=embs[0:2].astype(np.float64), logits=logits[0:2].astype(np.float64))
+    short = started.outputs.short
+    assert short is not None and short.embs_dtype == np.float64
+    dq.log_model_outputs(ids=np.arange(2, 4), embs=embs[2:4].astype(np.float64), logits=logits[2:4].astype(np.float64))
+    assert started.outputs.short is short  # taken, not remade
+    dq.log_model_outputs(ids=np.arange(4, 6), embs=embs[4:6].tolist(), logits=logits[4:6])
+    assert started.outputs.short is None  # a list was converted: nothing to keep
+    dq.log_model_outputs(ids=np.arange(6, 7), embs=embs[6:7], logits=logits[6:7])
+    short = started.outputs.short
+    dq.set_signal_settings(drift_k=8)
+    dq.log_model_outputs(ids=np.arange(7, 8), embs=embs[7:8], logits=logits[7:8])
+    assert started.outputs.short is not short and started.outputs.short.version == started.record.version
+    started.flush()
+    table = _read_outputs(dq_home, "training", 0)
+    assert table.column("id").to_pylist() == list(range(8))
+    np.testing.assert_allclose(np.asarray(table.column("emb").combine_chunks().values).reshape(8, 16), embs, rtol=1e-6)
+
+
+def test_ner_batches_take_the_full_path(dq_home):
+    run = dq.init("text_ner", project_name="proj", run_name="run")
+    dq.set_labels_for_run(["O", "B-PER", "I-PER"])
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        dq.log_model_outputs(ids=np.array([i]), embs=rng.normal(size=(1, 3, 4)).astype(np.float32),
+                             logits=rng.normal(size=(1, 3, 3)).astype(np.float32), split="training", epoch=0)
+        assert run.outputs.short is None
+    run.flush()
+    assert _read_outputs(dq_home, "training", 0).column("id").to_pylist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_a_scalar_id_after_the_short_path_is_refused_with_the_usual_message(dq_home, started):
+    embs, logits = outputs(2)
+    dq.log_model_outputs(ids=np.arange(0, 2), embs=embs, logits=logits)
+    assert started.outputs.short is not None
+    with pytest.raises(dq.exceptions.ShapeError, match=r"`ids` must be 1-D with one id per sample; got shape \(\)"):
+        dq.log_model_outputs(ids=np.array(5), embs=embs[:1], logits=logits[:1])
+    with pytest.raises(dq.exceptions.ShapeError, match=r"`ids` must be 1-D"):
+        dq.log_model_outputs(ids=np.zeros((2, 2), np.int64), embs=embs, logits=logits)

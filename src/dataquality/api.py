@@ -10,9 +10,8 @@ import os
 from datetime import datetime
 from typing import Any
 
-from .logging import run as _run
-from .logging.inputs import _DEFAULT
-from .logging.run import Run, disabled, get_current_run
+from .logging.inputs import DEFAULT
+from .logging.run import Run, current_run, disabled, get_current_run, set_current_run
 
 
 class _DisabledRun:
@@ -71,14 +70,13 @@ def init(
     project_name = "default" if project_name is None else project_name
     run_name = datetime.now().strftime("run-%Y%m%d-%H%M%S") if run_name is None else run_name
     r = Run(task_type, project_name, run_name, root=root, overwrite=overwrite)
-    _run._current.set(r)
-    _run._last_run = r
+    set_current_run(r)
     return r
 
 
 def get_run() -> Run | None:
     """The current run, or None."""
-    return _run._current.get() or _run._last_run
+    return current_run()
 
 
 def set_labels_for_run(labels: Any) -> None:
@@ -103,7 +101,8 @@ def set_tagging_schema(tagging_schema: str) -> None:
     """NER: the tagging schema of the labels set by ``set_labels_for_run``: ``"BIO"``,
     ``"BILOU"`` or ``"BIOES"`` (inferred from the labels when not set)."""
     if not disabled():
-        get_current_run("dq.set_tagging_schema").set_tagging_schema(tagging_schema)
+        fn = "dq.set_tagging_schema"
+        get_current_run(fn).set_option("tagging_schema", tagging_schema, fn=fn)
 
 
 def set_split(split: str, inference_name: str | None = None) -> None:
@@ -130,11 +129,11 @@ def log_dataset(
     batch_size: int = 100_000,
     text: str = "text",
     id: str = "id",
-    label: Any = _DEFAULT,
+    label: Any = DEFAULT,
     split: str | None = None,
     inference_name: str | None = None,
     meta: list[str] | None = None,
-    text_pair: Any = _DEFAULT,
+    text_pair: Any = DEFAULT,
 ) -> None:
     """Log a split's inputs: one row per sample with an id, a text, a label (not for inference).
 
@@ -171,12 +170,19 @@ def log_data_samples(
     inference_name: str | None = None,
     meta: dict[str, Any] | None = None,
     text_pairs: Any = None,
+    **kwargs: Any,
 ) -> None:
-    """Log samples given as parallel lists (``meta`` maps a column name to its values)."""
+    """Log samples given as parallel lists (``meta`` maps a column name to its values).
+
+    ``kwargs`` are the task's own per-sample arguments, e.g. for ``text_ner``
+    ``text_token_indices`` (per sample a list of ``(start, end)`` character offsets, one per
+    model token) and ``gold_spans`` (per sample a list of ``{"start", "end", "label"}``); any
+    other name raises ``InputTypeError``.
+    """
     if not disabled():
         get_current_run("dq.log_data_samples").log_data_samples(
             texts=texts, ids=ids, labels=labels, split=split, inference_name=inference_name,
-            meta=meta, text_pairs=text_pairs,
+            meta=meta, text_pairs=text_pairs, **kwargs,
         )
 
 
@@ -189,12 +195,14 @@ def log_data_sample(
     inference_name: str | None = None,
     meta: dict[str, Any] | None = None,
     text_pair: str | None = None,
+    **kwargs: Any,
 ) -> None:
-    """Log one sample (validated now, written in parts)."""
+    """Log one sample (validated now, written in parts); ``kwargs`` are the task's own
+    arguments, as for :func:`log_data_samples` (one value each)."""
     if not disabled():
         get_current_run("dq.log_data_sample").log_data_sample(
             text=text, id=id, label=label, split=split, inference_name=inference_name, meta=meta,
-            text_pair=text_pair,
+            text_pair=text_pair, **kwargs,
         )
 
 

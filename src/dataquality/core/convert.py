@@ -12,10 +12,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..exceptions import InputTypeError, NonFiniteError, SchemaError, ShapeError
+from . import layout as S
+from ..exceptions import ConfigurationError, InputTypeError, NonFiniteError, SchemaError, ShapeError, SplitError
 
-_F32 = np.dtype(np.float32)
-_I64 = np.dtype(np.int64)
+F32 = np.dtype(np.float32)
+I64 = np.dtype(np.int64)
+MAX_LABELS = 100_000
 
 
 def is_torch_tensor(x: Any) -> bool:
@@ -65,7 +67,7 @@ def check_ids(ids: Any, *, fn: str, arg: str = "ids", copy: bool = True) -> np.n
     numpy.ndarray
         ``int64`` for integer ids, ``object`` (of ``str``) for string ids.
     """
-    if type(ids) is np.ndarray and ids.dtype == _I64 and ids.ndim == 1 and ids.shape[0]:
+    if type(ids) is np.ndarray and ids.dtype == I64 and ids.ndim == 1 and ids.shape[0]:
         return ids.copy() if copy else ids  # the usual batch: nothing to convert
     if ids is None:
         raise SchemaError(f"{fn}: `{arg}` is required; got None.")
@@ -178,7 +180,7 @@ def copy_finite(arr: np.ndarray, out: np.ndarray, *, fn: str, arg: str) -> np.nd
     (float32 in, finite) is one copy and one vectorised pass over the copy, while it is in cache
     (see :func:`check_finite`).
     """
-    if arr.dtype == _F32:
+    if arr.dtype == F32:
         np.copyto(out, arr)
     else:
         with np.errstate(over="ignore", invalid="ignore"):
@@ -225,3 +227,78 @@ def check_finite(arr: np.ndarray, *, fn: str, arg: str) -> None:
         f"(batch positions {rows[:10].tolist()}{', ...' if rows.size > 10 else ''}). "
         "Check the model for exploding values or a bad input."
     )
+
+
+def check_probs(arr: np.ndarray, *, fn: str) -> None:
+    """Raise SchemaError unless every value of ``arr`` (probabilities) lies in [0, 1]."""
+    if (arr < 0).any() or (arr > 1).any():
+        raise SchemaError(f"{fn}: `probs` must lie in [0, 1]; got values from {float(arr.min())} to {float(arr.max())}.")
+
+
+def normalize_split(split: Any, *, fn: str) -> str:
+    """The canonical name of a split (``"train"`` -> ``"training"``); SplitError if unknown."""
+    if not isinstance(split, str) or split.lower() not in S.SPLIT_ALIASES:
+        raise SplitError(f"{fn}: `split` must be one of {sorted(S.SPLIT_ALIASES)}; got {split!r}.")
+    return S.SPLIT_ALIASES[split.lower()]
+
+
+def check_epoch(epoch: Any, *, fn: str) -> int:
+    """An epoch number as an ``int``: a non-negative integer (not a bool, not a float)."""
+    if isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, (int, np.integer)):
+        raise SplitError(f"{fn}: `epoch` must be a non-negative integer; got {epoch!r}.")
+    if epoch < 0:
+        raise SplitError(f"{fn}: `epoch` must be a non-negative integer; got {epoch}.")
+    return int(epoch)
+
+
+def check_label_list(labels: Any, *, fn: str) -> list[str]:
+    """A list of label names: non-empty, unique, strings (integers become their ``str``).
+
+    Raises
+    ------
+    ConfigurationError
+        ``labels`` is not a list, is empty, holds other types, empty or repeated names, or more
+        than ``MAX_LABELS`` names.
+    """
+    if labels is None or isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
+        raise ConfigurationError(
+            f"{fn}: `labels` must be a list of label names in logit-column order; got {labels!r}."
+        )
+    values = labels.tolist() if hasattr(labels, "tolist") else list(labels)
+    if not values:
+        raise ConfigurationError(f"{fn}: `labels` must not be empty.")
+    out = []
+    for v in values:
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+            out.append(str(v))
+        else:
+            raise ConfigurationError(
+                f"{fn}: `labels` must hold strings (or integers); got {type(v).__name__} {v!r}."
+            )
+    if any(not v.strip() for v in out):
+        raise ConfigurationError(f"{fn}: `labels` must not contain empty names; got {out}.")
+    if len(set(out)) != len(out):
+        dups = sorted({v for v in out if out.count(v) > 1}) if len(out) < 10_000 else []
+        raise ConfigurationError(f"{fn}: `labels` must be unique; {dups or 'some'} appear more than once.")
+    if len(out) > MAX_LABELS:
+        raise ConfigurationError(f"{fn}: at most {MAX_LABELS} labels are supported; got {len(out)}.")
+    return out
+
+
+def as_list(v: Any, *, fn: str, arg: str) -> list:
+    """One value per sample as a Python list (from a list, array, tensor or pandas column)."""
+    if v is None or isinstance(v, (str, bytes)):
+        raise InputTypeError(f"{fn}: `{arg}` must be a list (one value per sample); got {type(v).__name__}.")
+    if hasattr(v, "tolist"):
+        return list(to_numpy(v, fn=fn, arg=arg).tolist()) if not hasattr(v, "to_list") else v.to_list()
+    try:
+        return list(v)
+    except TypeError:
+        raise InputTypeError(f"{fn}: `{arg}` must be a list (one value per sample); got {type(v).__name__}.") from None
+
+
+def py_value(v: Any) -> Any:
+    """A numpy scalar as the Python value it holds (so messages show ``1``, not ``np.int64(1)``)."""
+    return v.item() if isinstance(v, np.generic) else v

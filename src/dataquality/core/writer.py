@@ -197,8 +197,10 @@ def make_batch(ids: np.ndarray, embs: np.ndarray | None, logits: np.ndarray, sch
 class OutputWriter:
     """Writes batches of model outputs to ``part-<session>-<n>.arrow`` files on a daemon thread.
 
-    The caller fills slabs under :attr:`lock`, either through :meth:`put` (copies validated
-    arrays) or, to validate while copying, through :meth:`slot` and :meth:`commit`::
+    The caller fills slabs under :attr:`lock`, validating while it copies, through :meth:`slot`
+    and :meth:`commit`; the rows of one batch are never split over two record batches (NER logs
+    one row per token, and ``finish()`` reads a sample's tokens as one run of equal ids within a
+    batch), and a batch larger than a slab gets a slab of its own::
 
         with writer.lock:
             slab, start = writer.slot(directory, "i", d, k, n)
@@ -288,42 +290,20 @@ class OutputWriter:
             r = slab.rows
             slab.ids[r : r + ids.shape[0]] = ids
 
-    def commit(self, slab: _Slab, ids: np.ndarray, logits: np.ndarray | None = None, *,
-               ids_placed: bool = False) -> None:
+    def commit(self, slab: _Slab, ids: np.ndarray, *, ids_placed: bool = False) -> None:
         """Count the next ``len(ids)`` rows of ``slab`` (from :meth:`slot`) as logged.
 
-        ``ids`` (validated, small) are copied into the slab here unless :meth:`place_ids` did,
-        and ``logits`` when given; the embeddings (and logits not given here) must already be
-        in place.
+        ``ids`` (validated, small) are copied into the slab here unless :meth:`place_ids` did;
+        the embeddings and logits must already be in place.
         """
         r, n = slab.rows, ids.shape[0]
         if slab.str_ids is not None:
             slab.str_ids.append(ids)
         elif not ids_placed:
             slab.ids[r : r + n] = ids
-        if logits is not None:
-            slab.logits[r : r + n] = logits
         slab.rows = r + n
         if slab.capacity - slab.rows < n:  # the next batch of this size will not fit: write it now
             self._submit()
-
-    def put(self, directory: Path, ids: np.ndarray, embs: np.ndarray | None, logits: np.ndarray) -> None:
-        """Copy one validated batch into one slab, whole: its rows are never split over two
-        record batches (NER logs one row per token, and ``finish()`` reads a sample's tokens as
-        one run of equal ids within a batch). A batch larger than a slab gets a slab of its own."""
-        key = (directory, ids.dtype.kind, None if embs is None else embs.shape[1], logits.shape[1])
-        n = ids.shape[0]
-        with self.lock:
-            self.raise_if_failed()
-            slab = self._current
-            if slab is None or slab.key != key or slab.capacity - slab.rows < n:
-                self._submit()
-                slab = self._current = self._take()
-                slab.bind(key, n, self.slab_bytes)
-            r = slab.rows
-            if embs is not None:
-                slab.embs[r : r + n] = embs
-            self.commit(slab, ids, logits)
 
     def drain(self) -> None:
         """Hand over the partly filled slab and wait until the thread has written everything

@@ -59,6 +59,29 @@ class OutputBatch:
 
 
 @dataclass(frozen=True)
+class Columns:
+    """Which columns of a logged dataset hold what, as ``dq.log_dataset`` was told.
+
+    Attributes
+    ----------
+    id, text, label, text_pair : str
+        Column names (``label`` and ``text_pair`` are looked for even when not passed).
+    meta : tuple of str
+        Extra columns to keep.
+    label_explicit, text_pair_explicit : bool
+        Whether the caller passed ``label=`` / ``text_pair=`` (a missing column is then an error).
+    """
+
+    id: str = "id"
+    text: str = "text"
+    label: str = "label"
+    text_pair: str = "text_pair"
+    meta: tuple[str, ...] = ()
+    label_explicit: bool = False
+    text_pair_explicit: bool = False
+
+
+@dataclass(frozen=True)
 class FilterField:
     """A filter field a task adds to the core ones (see ``dataquality.read.filters``).
 
@@ -192,20 +215,31 @@ class Task:
 
     options: ClassVar[tuple[str, ...]] = ()  # the options set_option accepts
 
-    def normalize_inputs(self, df: Any, *, fn: str, cols: Any, split: str, manifest: dict) -> "pa.Table":
+    def normalize_inputs(self, df: Any, *, fn: str, cols: Columns, split: str, manifest: dict) -> "pa.Table":
         """One chunk of a logged dataset (a pandas DataFrame with the user's column names,
-        ``cols`` says which is which) as the stored input table of ``split``."""
+        ``cols`` says which is which) as the stored input table of ``split``: column ``id``
+        first (int64 or string), then the task's columns. Raises the usual typed errors, naming
+        ``fn``; a rejected chunk is never stored."""
         raise NotImplementedError
 
     sample_arguments: ClassVar[tuple[str, ...]] = ()
-    """Extra list arguments ``dq.log_data_samples`` takes for this task (e.g. ``gold_spans``);
-    each becomes the input column of the same name."""
+    """Extra arguments ``dq.log_data_samples`` (one value per sample) and ``dq.log_data_sample``
+    (one value) take for this task, e.g. NER's ``text_token_indices`` and ``gold_spans``; each
+    becomes the dataset column of the same name that :meth:`normalize_inputs` reads."""
 
     def output_batch(self, ids: "np.ndarray", embs: Any, logits: Any, probs: Any, *,
                      exclude_embs: bool, fn: str, manifest: dict) -> OutputBatch:
         """Check one ``dq.log_model_outputs`` batch (``ids`` already checked, shape (n,)) and
-        return it as output rows. Arrays the caller can copy as they are are returned as they
-        are (the run's short path relies on it); anything else is converted."""
+        return it as output rows.
+
+        Where the caller's ``embs`` and ``logits`` are already the rows (one per sample, a
+        numeric (n, width) numpy array), return those very objects, not copies, with
+        ``row_ids=ids``: the run then logs later batches of the same dtypes, shapes and route
+        without asking again (its short path), until the manifest changes. So decide from
+        dtypes, shapes, ``probs``/``exclude_embs`` and the manifest alone, never from the values
+        (the run's copy checks them for NaN/inf). A result built from the inputs (per-token
+        rows, logits from probabilities) is asked for every batch.
+        """
         raise NotImplementedError
 
     def logits_width(self, manifest: dict) -> int | None:

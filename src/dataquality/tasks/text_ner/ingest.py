@@ -18,6 +18,7 @@ import numpy as np
 from ...core import layout as S
 from ...core.convert import check_ids
 from ...exceptions import LabelError, SchemaError
+from ..base import Columns
 from .align import char_spans_to_token_spans
 
 TOKEN_INDICES = "text_token_indices"
@@ -62,7 +63,7 @@ def _token_pairs(value: Any, *, fn: str, sid) -> np.ndarray:
     return arr
 
 
-def normalize_ner_frame(df: Any, *, fn: str, cols, split: str, labels: list[str] | None):
+def normalize_ner_frame(df: Any, *, fn: str, cols: Columns, split: str, labels: list[str] | None):
     """Validate one DataFrame chunk of a NER dataset; returns an Arrow table (see module doc)."""
     import pyarrow as pa
 
