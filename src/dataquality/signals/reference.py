@@ -155,6 +155,25 @@ class TrainingReference:
         """Record the outputs of a labeled split computed in this ``finish()``."""
         self.outputs[split] = outputs
 
+    def adopt_training(self, data) -> None:
+        """Make the training split's arrays (a :class:`~.registry.SplitArrays`) the reference:
+        its embeddings, gold labels and outputs. Called before its signals run."""
+        self.embeddings, self.gold = data.embeddings, data.gold
+        self.neighbors = self.index = self.drift = None
+        self.set_outputs(S.TRAIN, SplitOutputs(np.asarray(data.confidences(), np.float64), data.predicted_counts()))
+
+    def remember_training(self, columns: dict, summary: dict) -> None:
+        """Keep what the training split's signals found that the other splits are scored with:
+        the boundary threshold, the map and its clusters' words (``columns`` and ``summary`` as
+        :func:`~.registry.run_signals` returns them)."""
+        thr = summary.get("is_on_the_boundary", {}).get("threshold")
+        if thr is not None:
+            self.boundary_ratio = thr
+        if "x" in columns and "y" in columns:
+            self.xy = np.stack([columns["x"], columns["y"]], axis=1).astype(np.float32)
+            self.cluster_id = columns.get("cluster_id")
+            self.cluster_words = {int(c): w for c, w in summary.get("map", {}).get("words", {}).items()}
+
 
 def reference_neighbors(data, k: int):
     """(sims, idx) of each sample's ``k`` nearest training samples (itself excluded in training).

@@ -172,7 +172,8 @@ def register(signal: Signal) -> Signal:
 def run_signals(data: SplitArrays, names: list[str] | None = None) -> tuple[dict, dict]:
     """Run the applicable signals on one split: those of ``names`` (default: every registered
     one, in registration order) whose unit is ``data.unit``, whose splits include
-    ``data.split`` and whose inputs ``data`` has.
+    ``data.split`` and whose inputs ``data`` has. On the training split, what the other splits
+    are scored with (boundary threshold, map) is kept in ``data.reference``.
 
     Returns
     -------
@@ -206,4 +207,6 @@ def run_signals(data: SplitArrays, names: list[str] | None = None) -> tuple[dict
     if flags:
         summary["flags"] = flags
     summary["timings"] = timings
+    if data.split == S.TRAIN and data.reference is not None:
+        data.reference.remember_training(columns, summary)  # what the other splits are scored with
     return columns, summary

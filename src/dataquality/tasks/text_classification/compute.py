@@ -155,10 +155,6 @@ class ClassificationCompute:
             cols[S.GOLD] = pa.nulls(n, pa.string())
         embeddings = np.load(tmp / S.EMBEDDINGS_FILE, mmap_mode="r") if emb_out is not None else None
         reference = ctx.reference
-        if split == S.TRAIN:  # this split is the reference of every other one
-            reference.embeddings, reference.gold = embeddings, gold
-        if split != S.INFERENCE:
-            reference.set_outputs(split, SplitOutputs(probs.max(axis=1).astype(np.float64), np.bincount(pred, minlength=k)))
         data = SplitArrays(
             split=split,
             inference_name=name,
@@ -173,12 +169,14 @@ class ClassificationCompute:
             settings=ctx.settings,
             reference=reference,
         )
+        if split == S.TRAIN:  # this split is the reference of every other one
+            reference.adopt_training(data)
+        elif split != S.INFERENCE:
+            reference.set_outputs(split, SplitOutputs(probs.max(axis=1).astype(np.float64), np.bincount(pred, minlength=k)))
         signal_summary: dict = {}
         signal_cols: dict = {}
         if ctx.signals:
             signal_cols, signal_summary = run_signals(data)
-            if split == S.TRAIN:
-                remember_training(reference, signal_cols, signal_summary)
         samples = assemble(samples, cols, signal_cols)
         pq.write_table(samples, tmp / S.SAMPLES_FILE)
 
@@ -197,18 +195,6 @@ class ClassificationCompute:
             summary["accuracy"] = float((pred == gold).mean()) if n else None
         summary["signals"] = signal_summary
         return summary
-
-
-def remember_training(reference: TrainingReference, columns: dict, summary: dict) -> None:
-    """Keep what the training split's signals found that other splits are scored with: the
-    boundary threshold, the map and its clusters' words."""
-    thr = summary.get("is_on_the_boundary", {}).get("threshold")
-    if thr is not None:
-        reference.boundary_ratio = thr
-    if "x" in columns and "y" in columns:
-        reference.xy = np.stack([columns["x"], columns["y"]], axis=1).astype(np.float32)
-        reference.cluster_id = columns.get("cluster_id")
-        reference.cluster_words = {int(c): w for c, w in summary.get("map", {}).get("words", {}).items()}
 
 
 def assemble(samples, base_cols: dict, signal_cols: dict):
