@@ -192,7 +192,7 @@ def _metric(ref: dict, index, emb: np.ndarray) -> None:
     if w is None:
         return
     ref["row_weights"] = _row_weights(emb, w)
-    if not similarity._is_ivf_flat(index):
+    if not similarity.is_ivf_flat(index):
         import faiss
 
         flat = faiss.IndexFlatIP(emb.shape[1])
@@ -207,7 +207,7 @@ def neighbours(ref: dict, queries: np.ndarray, k: int,
     """Distances (m, k) in the drift metric and rows (m, k) of the ``k`` nearest training rows of
     each query (own row left out with ``self_rows``; a missing neighbour: NaN and -1)."""
     w = ref["whitening"]
-    if w is None or not similarity._is_ivf_flat(ref["search_index"]):
+    if w is None or not similarity.is_ivf_flat(ref["search_index"]):
         q = queries if w is None else _whitened(queries, w)
         return knn(ref["search_index"], q, k, self_rows)
     index, m = ref["search_index"], len(queries)

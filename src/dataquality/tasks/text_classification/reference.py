@@ -64,9 +64,10 @@ def load_reference(results_root: Path, manifest: dict, *, stored_training: bool)
     cols = pq.read_schema(d / S.SAMPLES_FILE).names
     want = [c for c in (S.GOLD, "x", "y", "cluster_id") if c in cols]
     t = pq.read_table(d / S.SAMPLES_FILE, columns=want)
-    gold_names = t.column(S.GOLD).to_pylist()
-    lab = {l: i for i, l in enumerate(labels or sorted(set(gold_names)))}
-    ref.gold = np.fromiter((lab[g] for g in gold_names), dtype=np.int64, count=len(gold_names))
+    if S.GOLD in want:
+        gold_names = t.column(S.GOLD).to_pylist()
+        lab = {l: i for i, l in enumerate(labels or sorted(set(gold_names)))}
+        ref.gold = np.fromiter((lab[g] for g in gold_names), dtype=np.int64, count=len(gold_names))
     ref.embeddings = np.load(d / S.EMBEDDINGS_FILE, mmap_mode="r")
     ref.index = vectors.load_index(root, S.TRAIN)
     if "x" in want and "y" in want:
