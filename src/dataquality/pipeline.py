@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +33,7 @@ from .core import layout as S
 from .core import parts as P
 from .core import store
 from .exceptions import LabelError, RunStateError, ShapeError
-
-if TYPE_CHECKING:  # pragma: no cover - types only
-    from .tasks.base import Task
+from .tasks.base import SplitContext, Task
 
 __all__ = ["finish", "finish_run", "output_split_keys", "input_split_keys", "fingerprint", "check_part_widths"]
 
@@ -101,7 +99,7 @@ def check_part_widths(paths: store.RunPaths, keys: list[str], labels: list, widt
         raise ShapeError(f"{fn}: embeddings of different widths were logged: {emb_widths}.")
 
 
-def finish(paths: store.RunPaths, manifest: dict, task: "Task", *, signals: bool, fn: str,
+def finish(paths: store.RunPaths, manifest: dict, task: Task, *, signals: bool, fn: str,
            project_name: str, run_name: str) -> dict:
     """Compute results for every split with new or changed data.
 
@@ -176,7 +174,10 @@ def finish(paths: store.RunPaths, manifest: dict, task: "Task", *, signals: bool
             tmp.mkdir(parents=True)
             staged.append((key, tmp))
             split = S.INFERENCE if key.startswith(S.INFERENCE) else key
-            ctx = _context(paths, key, split, manifest, labels, settings, signals, fn, tmp, reference)
+            ctx = SplitContext(paths=paths, key=key, split=split,
+                               inference_name=key.split("/", 1)[1] if split == S.INFERENCE else None,
+                               manifest=manifest, labels=labels, settings=settings, signals=bool(signals), fn=fn,
+                               tmp=tmp, reference=reference)
             split_summary = task.compute_split(ctx)
             split_summary["seconds"] = round(time.perf_counter() - t0, 3)
             report["splits"][key] = split_summary
@@ -214,15 +215,6 @@ def finish(paths: store.RunPaths, manifest: dict, task: "Task", *, signals: bool
     summary["project_name"], summary["run_name"] = project_name, run_name
     store.write_json(summary_path, summary)
     return report
-
-
-def _context(paths, key, split, manifest, labels, settings, signals, fn, tmp, reference):
-    from .tasks.base import SplitContext
-
-    return SplitContext(paths=paths, key=key, split=split,
-                        inference_name=key.split("/", 1)[1] if split == S.INFERENCE else None,
-                        manifest=manifest, labels=labels, settings=settings, signals=bool(signals), fn=fn,
-                        tmp=tmp, reference=reference)
 
 
 def finish_run(run, *, signals: bool, fn: str) -> dict:

@@ -68,7 +68,8 @@ from .tables import (
     span_token_embs,
     span_twins,
 )
-from .tagging import decode_batch, encode_batch, infer_schema, parse_labels
+from .tag_codec import decode_batch, encode_batch
+from .tagging import infer_schema, parse_labels
 
 SAMPLE_SIGNALS = ["drift", "production_shift"]  # the sample-unit signals an NER split runs
 SPAN_SIGNALS = ["span_drift"]  # and its span-unit ones
