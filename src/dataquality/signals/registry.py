@@ -53,14 +53,15 @@ class SplitArrays:
     ids : numpy.ndarray, shape (n,)
     gold : numpy.ndarray of int64, shape (n,), or None
         Gold label index per sample; None for inference splits.
-    probs : numpy.ndarray of float32, shape (n, k)
-        Final-epoch probabilities.
+    probs : numpy.ndarray of float32, shape (n, k), or None
+        Final-epoch probabilities; None for rows that have none of their own (an NER sample's
+        or span's; signals that need them do not run there).
     embeddings : numpy.ndarray of float32, shape (n, d), or None
         Final-epoch embeddings (memory-mapped); None when logged with ``exclude_embs``.
     epoch_probs : numpy.ndarray of float32, shape (E, n, k), or None
         Probabilities at each logged epoch, ascending (NaN where a sample was not logged).
     epochs : list of int
-    texts : pyarrow.ChunkedArray of str
+    texts : pyarrow.ChunkedArray of str, or None
         Sample texts (``.to_pylist()`` when a signal needs Python strings).
     settings : dict
         The run's ``signal_settings`` (knobs such as ``likely_mislabeled_dep_percentile``; see
