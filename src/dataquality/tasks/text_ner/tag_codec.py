@@ -11,7 +11,7 @@ import numpy as np
 
 from ...exceptions import ConfigurationError, LabelError, SchemaError
 from .spans import SpanArrays, arrays_to_spans, check_offsets, empty_spans, spans_to_arrays
-from .tagging import BEGIN, INSIDE, LAST, OUTSIDE, PREFIX_CODES, SCHEMA_PREFIXES, UNIT, TagSet
+from .tagging import BEGIN, INSIDE, LAST, OUTSIDE, PREFIX_CODES, UNIT, TagSet
 
 MODES = ("lenient", "strict")
 
@@ -276,14 +276,4 @@ def encode(spans: Sequence[tuple[int, int, str]], n_tokens: int, parsed: TagSet)
     return encode_batch(arrays, [0, int(n_tokens)], parsed)
 
 
-__all__ = [
-    "SCHEMA_PREFIXES",
-    "TagSet",
-    "decode",
-    "decode_batch",
-    "encode",
-    "encode_batch",
-    "infer_schema",
-    "normalize_schema",
-    "parse_labels",
-]
+__all__ = ["decode", "decode_batch", "encode", "encode_batch"]

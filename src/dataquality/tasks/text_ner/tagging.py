@@ -293,3 +293,6 @@ def infer_schema(tags: Iterable[str]) -> str:
             f"{sorted(bioes)}; one dataset must use one schema."
         )
     return "BILOU" if bilou else "BIOES" if bioes else "BIO"
+
+
+__all__ = ["SCHEMA_PREFIXES", "TagSet", "infer_schema", "normalize_schema", "parse_labels"]
