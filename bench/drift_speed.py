@@ -115,8 +115,7 @@ def inference_arrays(results: Path, args, rng):
     data = SplitArrays(split=S.INFERENCE, inference_name="prod", labels=LABELS,
                        ids=np.arange(args.inference, dtype=np.int64) + 10**9, gold=None,
                        probs=softmax_probs(args.inference, rng), embeddings=emb, epoch_probs=None,
-                       epochs=[0], texts=None, results_root=results,
-                       settings=drift_settings(args))
+                       epochs=[0], texts=None, settings=drift_settings(args))
     return data, shifted
 
 
@@ -155,7 +154,12 @@ def main(argv=None) -> dict:
         training = write_training(results, args, rng)
         data, shifted = inference_arrays(results, args, rng)
         similarity._load.cache_clear()  # the later session starts with nothing loaded
+        from dataquality.tasks.text_classification.reference import load_reference
+
         with RssSampler() as rss, Timer() as t_drift:
+            # what finish() does for an inference set added later: read the training reference, score
+            data.reference = load_reference(results, {"labels": LABELS, "signal_settings": data.settings},
+                                            stored_training=True)
             out = drift_mod.drift(data)
         flag = np.asarray(out.columns["is_drifted"])
         summary = out.summary

@@ -615,16 +615,19 @@ def split_arrays(arrays: dict):
     """
     import pyarrow as pa
 
-    from dataquality.signals import SplitArrays
+    from dataquality.signals import SplitArrays, TrainingReference
 
-    return SplitArrays(
+    data = SplitArrays(
         split="training", inference_name=None, labels=list(arrays["labels"]),
         ids=np.arange(len(arrays["noisy_labels"])), gold=np.asarray(arrays["noisy_labels"], np.int64),
         probs=np.asarray(arrays["insample_probs"], np.float32), embeddings=np.asarray(arrays["embeddings"]),
         epoch_probs=np.asarray(arrays["epoch_probs"], np.float32), epochs=[int(e) for e in arrays["epochs"]],
         texts=pa.chunked_array([pa.array(arrays["df"]["text"].tolist(), pa.string())]),
         settings={},
+        reference=TrainingReference(labels=list(arrays["labels"])),
     )
+    data.reference.adopt_training(data)  # the training split is its own reference, as in finish()
+    return data
 
 
 # -- CLI ------------------------------------------------------------------------------------------

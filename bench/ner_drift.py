@@ -98,12 +98,12 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     from dataquality.core import vectors as similarity
     from dataquality.demo.runs import NerDemoConfig, run_ner_demo
-    from dataquality.tasks.text_ner.compute import _stored_span_twins
+    from dataquality.tasks.text_ner.reference import stored_span_twins
     from dataquality.signals.drift import drift_distance, metric_reference, neighbours, score_drift
     from dataquality.signals.settings import SETTINGS
 
-    k, q = SETTINGS["drift_k"][3], SETTINGS["drift_quantile"][3]
-    alpha, beta = SETTINGS["drift_local_scale"][3], SETTINGS["drift_whitening"][3]
+    k, q = SETTINGS["drift_k"].default, SETTINGS["drift_quantile"].default
+    alpha, beta = SETTINGS["drift_local_scale"].default, SETTINGS["drift_whitening"].default
     variants = {"plain": (0.0, 0.0), "whitened": (0.0, beta), "local_scale": (alpha, 0.0), "default": (alpha, beta)}
     root = Path(tempfile.mkdtemp(prefix="dq-bench-ner-drift-"))
     try:
@@ -116,7 +116,7 @@ def main(argv=None) -> dict:
         train = np.load(results / "training" / "embeddings.npy", mmap_mode="r")
         index = similarity.load_index(results, "training")
         sets = {name: pred_spans(results, name) for name in ("tweets", "headlines", "plots")}
-        twins = _stored_span_twins(run)
+        twins = stored_span_twins(results / "training")
         val_emb = pred_spans(results, "validation")[0]
         out = {}
         for vname, (a, b) in variants.items():

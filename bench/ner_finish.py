@@ -235,13 +235,13 @@ def baseline_copy(run_dir: Path) -> float:
     """Read the final epoch's token embeddings out of the logged parts and np.save them."""
     from dataquality.core import layout as S
     from dataquality.core import store
-    from dataquality.pipeline import _epochs, _matrix, _open_parts
+    from dataquality.core.parts import epochs, matrix, open_parts
 
-    final = _epochs(store.RunPaths(run_dir), S.TRAIN)[-1]
+    final = epochs(store.RunPaths(run_dir), S.TRAIN)[-1]
     drop_dirty_pages()
     dst = run_dir / "baseline-tokens.npy"
     with Timer() as t:
-        mats = [np.array(_matrix(b, S.EMB)) for _, b in _open_parts(final.parts)]
+        mats = [np.array(matrix(b, S.EMB)) for _, b in open_parts(final.parts)]
         np.save(dst, np.concatenate(mats))
         del mats
     dst.unlink()

@@ -13,7 +13,7 @@ import pytest
 import dataquality as dq
 from dataquality.core import layout as S
 from dataquality.core import vectors as similarity
-from dataquality.signals import SIGNALS, SignalResult, SplitArrays
+from dataquality.signals import SIGNALS, SignalResult, SplitArrays, TrainingReference
 from dataquality.signals.drift import (
     drift,
     drift_distance,
@@ -56,18 +56,23 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 def arrays(emb, probs, *, split, shared, name=None, gold=None, settings=None) -> SplitArrays:
+    """Arrays of a split scored against the training reference ``shared`` (a training split
+    becomes that reference, as in finish())."""
     n = len(emb)
-    return SplitArrays(split=split, inference_name=name, labels=LABELS, ids=np.arange(n), gold=gold,
+    data = SplitArrays(split=split, inference_name=name, labels=LABELS, ids=np.arange(n), gold=gold,
                        probs=probs, embeddings=emb, epoch_probs=None, epochs=[],
                        texts=pa.chunked_array([pa.array([f"t{i}" for i in range(n)])]),
-                       settings=settings or {}, shared=shared)
+                       settings=settings or {}, reference=shared)
+    if split == S.TRAIN:
+        shared.adopt_training(data)
+    return data
 
 
 def reference(n_train: int = 3000, seed: int = 0, settings=None):
     draw = world(seed)
     rng = np.random.default_rng(seed + 100)
     x, c = draw(n_train, [0, 1, 2])
-    shared: dict = {}
+    shared = TrainingReference(labels=LABELS, settings=settings or {})
     res = drift(arrays(x, softmax(logits_for(c, rng)), split=S.TRAIN, shared=shared, gold=np.minimum(c, 2),
                        settings=settings))
     assert res.columns == {}  # training itself gets no drift columns
@@ -124,7 +129,7 @@ def test_drift_score_in_unit_interval_and_monotone_in_distance(alpha, beta):
     assert walk[0] < 0.95 and walk[-1] == 1.0  # a training-like point is not drifted; far away: 1
     # drift_score is a non-decreasing function of the drift distance (the plain mean k-NN distance
     # for alpha = 0, locally scaled otherwise), and is_drifted is that distance above the threshold
-    ref = shared["drift_reference"]
+    ref = shared.drift
     d, rows = neighbours(ref, q, ref["k"])
     dk, dd = drift_distance(ref, d, rows)
     np.testing.assert_allclose(dk, dist, rtol=1e-6)
@@ -425,7 +430,7 @@ def test_whitening_weighs_a_departure_along_a_direction_training_hardly_uses_mor
     scores = {}
     for beta in (0.0, 0.25):
         settings = {"drift_whitening": beta, "drift_local_scale": 0.0}
-        shared: dict = {}
+        shared = TrainingReference(labels=LABELS, settings=settings)
         drift(arrays(train, softmax(rng.normal(size=(len(train), 3))), split=S.TRAIN, shared=shared,
                      gold=np.zeros(len(train), np.int64), settings=settings))
         res = drift(arrays(q, softmax(rng.normal(size=(2, 3))), split=S.TEST, shared=shared,
@@ -486,7 +491,7 @@ def test_local_scale_ranks_a_departure_from_a_tight_cluster_above_one_inside_a_l
     out = {}
     for alpha in (0.0, 1.0):
         settings = {"drift_whitening": 0.0, "drift_local_scale": alpha}
-        shared: dict = {}
+        shared = TrainingReference(labels=LABELS, settings=settings)
         drift(arrays(train, softmax(rng.normal(size=(len(train), 3))), split=S.TRAIN, shared=shared,
                      gold=np.zeros(len(train), np.int64), settings=settings))
         out[alpha] = drift(arrays(q, softmax(rng.normal(size=(2, 3))), split=S.TEST, shared=shared,

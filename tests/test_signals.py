@@ -18,7 +18,7 @@ import dataquality as dq
 import dataquality.logging.run as dq_run
 from dataquality.core import layout as S
 from dataquality.read.filters import Filter, compile_filter
-from dataquality.signals import SIGNALS, SplitArrays, run_signals
+from dataquality.signals import SIGNALS, SplitArrays, TrainingReference, run_signals
 from dataquality.signals.boundary import certainty_ratio, is_on_the_boundary
 from dataquality.signals.dep import (
     calibrate,
@@ -38,8 +38,9 @@ NAN = np.nan
 
 
 def arrays(probs, gold=None, *, epoch_probs=None, embeddings=None, split=S.TRAIN, labels=None,
-           settings=None, shared=None, texts=None) -> SplitArrays:
-    """A SplitArrays from plain lists; ``epoch_probs`` defaults to the final probs as one epoch."""
+           settings=None, reference=None, texts=None) -> SplitArrays:
+    """A SplitArrays from plain lists; ``epoch_probs`` defaults to the final probs as one epoch.
+    A training split becomes its ``reference`` (a new one if none is given), as in finish()."""
     probs = np.asarray(probs, dtype=np.float32)
     n, k = probs.shape
     if gold is not None:
@@ -49,10 +50,13 @@ def arrays(probs, gold=None, *, epoch_probs=None, embeddings=None, split=S.TRAIN
         epoch_probs = np.asarray(epoch_probs, dtype=np.float32)
     else:
         epoch_probs = None
-    return SplitArrays(
+    labels = labels or [f"c{i}" for i in range(k)]
+    if reference is None:
+        reference = TrainingReference(labels=labels, settings=settings or {})
+    data = SplitArrays(
         split=split,
         inference_name="prod" if split == S.INFERENCE else None,
-        labels=labels or [f"c{i}" for i in range(k)],
+        labels=labels,
         ids=np.arange(n),
         gold=gold,
         probs=probs,
@@ -61,8 +65,11 @@ def arrays(probs, gold=None, *, epoch_probs=None, embeddings=None, split=S.TRAIN
         epochs=list(range(len(epoch_probs))) if epoch_probs is not None else [],
         texts=pa.chunked_array([pa.array(texts or [f"t{i}" for i in range(n)])]),
         settings=settings or {},
-        shared=shared if shared is not None else {},
+        reference=reference,
     )
+    if split == S.TRAIN:
+        reference.adopt_training(data)
+    return data
 
 
 # --- training dynamics --------------------------------------------------------------------------
@@ -209,7 +216,7 @@ def test_dep_with_neighbours_by_hand():
     #   A: (.1/.65) / (.9/.7 + .1/.65) = 14/131; rows 3-4: 1 - 1/(.5 + 1) = 1/3;
     #   row 5: 1 - (.1/.7) / (.1/.7 + .9/.65) = 126/139.
     np.testing.assert_allclose(dep, [14 / 131] * 3 + [1 / 3, 1 / 3] + [126 / 139], atol=1e-5)
-    assert data.memo["knn_q"] is not None
+    assert data.cache.knn_q is not None
 
 
 def test_likely_mislabeled_on_the_two_clusters_by_hand():
@@ -281,7 +288,7 @@ def test_confident_joint_by_hand():
 def _cl_data(dep, **settings) -> SplitArrays:
     data = arrays(CL_P, CL_GOLD, settings=settings)
     data.columns["data_error_potential"] = np.asarray(dep, dtype=np.float32)
-    data.memo["blended"] = CL_P  # what data_error_potential leaves for likely_mislabeled
+    data.cache.blended = CL_P  # what data_error_potential leaves for likely_mislabeled
     return data
 
 
@@ -356,18 +363,18 @@ def _boundary_probs():
 @pytest.mark.parametrize("with_embeddings", [True, False])
 def test_boundary_other_splits_reuse_the_training_threshold(with_embeddings):
     train, val = _boundary_probs()
-    shared: dict = {}
+    shared = TrainingReference(labels=["c0", "c1"])
     emb_t = np.random.default_rng(0).normal(size=(len(train), 4)) if with_embeddings else None
     emb_v = np.random.default_rng(1).normal(size=(len(val), 4)) if with_embeddings else None
-    t_cols, t_sum = run_signals(arrays(train, [0] * 20, embeddings=emb_t, shared=shared),
+    t_cols, t_sum = run_signals(arrays(train, [0] * 20, embeddings=emb_t, reference=shared),
                                 ["data_error_potential", "is_on_the_boundary"])
     thr = t_sum["is_on_the_boundary"]["threshold"]
     assert thr == 0.25
-    v_cols, v_sum = run_signals(arrays(val, [0] * 10, embeddings=emb_v, split=S.VALIDATION, shared=shared),
+    v_cols, v_sum = run_signals(arrays(val, [0] * 10, embeddings=emb_v, split=S.VALIDATION, reference=shared),
                                 ["is_on_the_boundary"])
     assert v_sum["is_on_the_boundary"]["threshold"] == thr
     assert v_cols["is_on_the_boundary"].all()
-    i_cols, i_sum = run_signals(arrays(val, embeddings=emb_v, split=S.INFERENCE, shared=shared),
+    i_cols, i_sum = run_signals(arrays(val, embeddings=emb_v, split=S.INFERENCE, reference=shared),
                                 ["is_on_the_boundary"])
     assert i_sum["is_on_the_boundary"]["threshold"] == thr
     alone = is_on_the_boundary(arrays(val, [0] * 10, split=S.VALIDATION))

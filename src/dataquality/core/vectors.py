@@ -54,31 +54,54 @@ def n_lists(n: int) -> int:
 
 
 def build_index(embeddings: np.ndarray, *, seed: int = 0, exact_max: int | None = None,
-                nprobe: int | None = None, nlist: int | None = None):
-    """A cosine index over the rows of ``embeddings`` (shape (n, d)), added in chunks.
+                nprobe: int | None = None, nlist: int | None = None, normalize: bool = True,
+                train_rows: int | None = None, rng: np.random.Generator | None = None,
+                kmeans: dict | None = None):
+    """A cosine index over the rows of ``embeddings`` (shape (n, d)), added in chunks: the one
+    vector index builder of the package (similarity search, drift, and the reduced neighbour
+    index of DEP and the map, :func:`dataquality.signals.neighbors.build_index`).
 
     Exact (``IndexFlatIP``) up to ``exact_max`` (default :data:`EXACT_MAX`) rows, else
-    ``IndexIVFFlat`` with ``nlist`` (default :func:`n_lists`) lists, trained by k-means
-    (:data:`KMEANS_ITER` iterations) on ``TRAIN_PER_LIST · nlist`` sampled rows, searching
-    ``nprobe`` (default :data:`NPROBE`) lists. Defaults are read at call time.
+    ``IndexIVFFlat`` with ``nlist`` (default :func:`n_lists`) lists, trained by k-means on
+    ``train_rows`` (default ``TRAIN_PER_LIST · nlist``) rows sampled with ``rng`` (default
+    ``numpy.random.default_rng(seed)``), searching ``nprobe`` (default :data:`NPROBE`) lists.
+    Defaults are read at call time.
+
+    Parameters
+    ----------
+    embeddings : numpy.ndarray, shape (n, d)
+        Possibly memory-mapped.
+    normalize : bool
+        L2-normalise the rows first (False: they already are, and are indexed as they are).
+    kmeans : dict, optional
+        faiss clustering parameters of the IVF quantizer (``niter``, ``seed``,
+        ``max_points_per_centroid``); default ``niter`` :data:`KMEANS_ITER`, ``seed`` ``seed``,
+        ``max_points_per_centroid`` :data:`TRAIN_PER_LIST`. An empty dict keeps faiss' own.
+
+    Returns
+    -------
+    faiss.IndexFlatIP or faiss.IndexIVFFlat
     """
     import faiss
 
     n, d = embeddings.shape
+    prep = normalized if normalize else (lambda x: np.ascontiguousarray(x, dtype=np.float32))
     if n <= (EXACT_MAX if exact_max is None else exact_max):
         index = faiss.IndexFlatIP(d)
     else:
         nlist = n_lists(n) if nlist is None else int(nlist)
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.cp.niter = KMEANS_ITER
-        index.cp.seed = seed
-        index.cp.max_points_per_centroid = max(TRAIN_PER_LIST, 1)
-        rng = np.random.default_rng(seed)
-        sample = np.sort(rng.choice(n, min(n, TRAIN_PER_LIST * nlist), replace=False))
-        index.train(normalized(embeddings[sample]))
+        params = ({"niter": KMEANS_ITER, "seed": seed, "max_points_per_centroid": max(TRAIN_PER_LIST, 1)}
+                  if kmeans is None else kmeans)
+        for name, value in params.items():
+            setattr(index.cp, name, value)
+        rng = np.random.default_rng(seed) if rng is None else rng
+        m = TRAIN_PER_LIST * nlist if train_rows is None else int(train_rows)
+        sample = np.sort(rng.choice(n, min(n, m), replace=False))
+        index.train(prep(embeddings[sample]))
         index.nprobe = NPROBE if nprobe is None else int(nprobe)
     for s in range(0, n, CHUNK * 4):
-        index.add(normalized(embeddings[s : s + CHUNK * 4]))
+        index.add(prep(embeddings[s : s + CHUNK * 4]))
     return index
 
 
@@ -133,7 +156,7 @@ def search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     k = min(k, index.ntotal)
     sims = np.empty((m, k), dtype=np.float32)
     rows = np.empty((m, k), dtype=np.int64)
-    ivf = _is_ivf_flat(index)
+    ivf = is_ivf_flat(index)
     step = BATCH_CHUNK if ivf else CHUNK
     for s in range(0, m, step):
         q = normalized(queries[s : s + step])
@@ -145,7 +168,8 @@ def search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return sims, rows
 
 
-def _is_ivf_flat(index) -> bool:
+def is_ivf_flat(index) -> bool:
+    """Whether ``index`` is a faiss ``IndexIVFFlat`` (searched list by list for large batches)."""
     import faiss
 
     return isinstance(index, faiss.IndexIVFFlat)

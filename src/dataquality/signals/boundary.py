@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import layout as S
-from .reference import reference_for
 from .registry import SignalResult, SplitArrays
 
 
@@ -25,36 +24,17 @@ def certainty_ratio(probs: np.ndarray) -> np.ndarray:
     return (top2[:, 0] / np.maximum(top2[:, 1], 1e-12)).astype(np.float32)
 
 
-def _training_threshold(data: SplitArrays) -> float | None:
-    """The training split's threshold: from this finish(), the reference, or summary.json."""
-    thr = data.shared.get("boundary_ratio")
-    if thr is None:
-        ref = reference_for(data)
-        if ref is not None:
-            thr = ref.thresholds.get("boundary_ratio")
-    if thr is None and data.results_root is not None:
-        from ..core.store import read_json
-
-        p = data.results_root / S.SUMMARY_FILE
-        if p.exists():
-            sig = read_json(p).get("splits", {}).get(S.TRAIN, {}).get("signals", {})
-            thr = sig.get("is_on_the_boundary", {}).get("threshold")
-    return thr
-
-
 def is_on_the_boundary(data: SplitArrays) -> SignalResult:
+    """Columns ``certainty_ratio`` and ``is_on_the_boundary``; the threshold is the training
+    split's (``data.reference.boundary_ratio``), computed here for training or without one."""
     ratio = certainty_ratio(data.probs)
     q = float(data.settings.get("boundary_quantile", 0.9))
     floor = float(data.settings.get("boundary_floor", 0.25))
-    thr = _training_threshold(data) if data.split != S.TRAIN else None
+    thr = None
+    if data.split != S.TRAIN and data.reference is not None:
+        thr = data.reference.boundary_ratio
     if thr is None:
         thr = max(float(np.quantile(ratio, q)) if len(ratio) else 1.0, floor)
-        if data.split == S.TRAIN:
-            # kept for the other splits of this finish() even without embeddings (no reference)
-            data.shared["boundary_ratio"] = thr
-            r = data.shared.get("reference")
-            if r is not None:
-                r.thresholds["boundary_ratio"] = thr
     flag = ratio >= thr
     return SignalResult(
         columns={"certainty_ratio": ratio, "is_on_the_boundary": flag},

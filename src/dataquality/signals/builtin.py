@@ -10,6 +10,7 @@ from .dynamics import training_dynamics
 from .map import embedding_map
 from .mislabeled import likely_mislabeled
 from .registry import Signal, SignalResult, SplitArrays, register
+from .span_drift import span_drift
 from .summary import split_summary
 
 
@@ -36,7 +37,9 @@ register(Signal("map", embedding_map, inputs=("embeddings",),
                 doc="x, y (UMAP, fitted on training) and cluster_id (HDBSCAN)."))
 register(Signal("drift", drift, inputs=("embeddings",),
                 doc="drift_score, is_drifted (k-NN distance to training); set-level drift tests for inference."))
-register(Signal("production_shift", production_shift, inputs=("probs",),
+register(Signal("production_shift", production_shift, inputs=(),
                 doc="Class and confidence shift of an inference set logged without embeddings."))
 register(Signal("summary", split_summary, inputs=("probs",),
                 doc="Metrics, confusion matrix, clusters and alerts of the split."))
+register(Signal("span_drift", span_drift, inputs=("embeddings",), splits=(S.VALIDATION, S.TEST, S.INFERENCE),
+                unit="span", doc="drift_score, is_drifted of predicted spans (k-NN distance to the training spans)."))

@@ -36,14 +36,14 @@ import warnings
 
 import numpy as np
 
-from .reference import reference_for, reference_neighbors
+from .reference import reference_neighbors
 from .registry import SignalResult, SplitArrays
-
-DEFAULTS = {"dep_knn_k": 10, "dep_knn_weight": 0.85, "dep_prior_strength": 1.0, "dep_calibration": 0.0}
+from .settings import setting_value
 
 
 def setting(data: SplitArrays, name: str):
-    return data.settings.get(name, DEFAULTS[name])
+    """The split's value of signal setting ``name`` (its declared default if the run sets none)."""
+    return setting_value(data.settings, name)
 
 
 def mean_probs(epoch_probs: np.ndarray) -> np.ndarray:
@@ -111,25 +111,25 @@ def margin_of(p: np.ndarray, gold: np.ndarray) -> np.ndarray:
 
 def neighbor_labels(data: SplitArrays) -> np.ndarray | None:
     """``q``: the smoothed label distribution of the split's nearest training neighbours."""
-    cached = data.memo.get("knn_q")
+    cached = data.cache.knn_q
     if cached is not None:
         return cached
     nb = reference_neighbors(data, int(setting(data, "dep_knn_k")))
-    if nb is None:
+    if nb is None or data.reference.gold is None:
         return None
-    ref = reference_for(data)
+    ref = data.reference
     idx = nb[1]
     prior = np.bincount(ref.gold, minlength=len(data.labels)).astype(np.float32)
     prior /= max(prior.sum(), 1.0)
     q = knn_label_distribution(idx, ref.gold, len(data.labels), prior=prior,
                                strength=float(setting(data, "dep_prior_strength")))
-    data.memo["knn_q"] = q
+    data.cache.knn_q = q
     return q
 
 
 def blended_probs(data: SplitArrays) -> np.ndarray:
     """Calibrated blend of the mean probability over epochs and the neighbour label distribution."""
-    cached = data.memo.get("blended")
+    cached = data.cache.blended
     if cached is not None:
         return cached
     p = mean_probs(data.epoch_probs) if data.epoch_probs is not None else data.probs
@@ -139,7 +139,7 @@ def blended_probs(data: SplitArrays) -> np.ndarray:
         w = float(setting(data, "dep_knn_weight"))
         p = w * p + (1.0 - w) * q
     out = calibrate(p, class_thresholds(p, data.gold, len(data.labels)), float(setting(data, "dep_calibration")))
-    data.memo["blended"] = out
+    data.cache.blended = out
     return out
 
 
@@ -158,6 +158,6 @@ def data_error_potential(data: SplitArrays) -> SignalResult:
             "mean": easy,
             "histogram": {"counts": hist.tolist(), "edges": edges.round(4).tolist()},
             "n_hard": int((dep >= hard).sum()),
-            "uses_neighbors": data.memo.get("knn_q") is not None,
+            "uses_neighbors": data.cache.knn_q is not None,
         },
     )

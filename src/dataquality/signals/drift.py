@@ -75,8 +75,9 @@ import numpy as np
 
 from ..core import layout as S
 from ..core import vectors as similarity
+from .reference import TrainingReference
 from .registry import SignalResult, SplitArrays
-from .settings import SETTINGS
+from .settings import setting_value
 
 REF_SAMPLE = 20_000
 SET_SAMPLE = 1_000
@@ -90,8 +91,9 @@ WHITEN_MIN_ROWS = 2_000
 WHITEN_ROWS_PER_DIM = 4
 
 
-def _setting(data: SplitArrays, name: str):
-    return data.settings.get(name, SETTINGS[name][3])
+def _setting(holder, name: str):
+    """``holder.settings``' value of ``name`` (a SplitArrays or a TrainingReference)."""
+    return setting_value(holder.settings, name)
 
 
 def _drop_self(sims: np.ndarray, rows: np.ndarray, self_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +192,7 @@ def _metric(ref: dict, index, emb: np.ndarray) -> None:
     if w is None:
         return
     ref["row_weights"] = _row_weights(emb, w)
-    if not similarity._is_ivf_flat(index):
+    if not similarity.is_ivf_flat(index):
         import faiss
 
         flat = faiss.IndexFlatIP(emb.shape[1])
@@ -205,7 +207,7 @@ def neighbours(ref: dict, queries: np.ndarray, k: int,
     """Distances (m, k) in the drift metric and rows (m, k) of the ``k`` nearest training rows of
     each query (own row left out with ``self_rows``; a missing neighbour: NaN and -1)."""
     w = ref["whitening"]
-    if w is None or not similarity._is_ivf_flat(ref["search_index"]):
+    if w is None or not similarity.is_ivf_flat(ref["search_index"]):
         q = queries if w is None else _whitened(queries, w)
         return knn(ref["search_index"], q, k, self_rows)
     index, m = ref["search_index"], len(queries)
@@ -261,40 +263,26 @@ def drift_distance(ref: dict, d: np.ndarray, rows: np.ndarray) -> tuple[np.ndarr
     return dk.astype(np.float32), (dk * np.power(ratio, alpha)).astype(np.float32)
 
 
-def training_reference(data: SplitArrays) -> dict | None:
-    """The training index, the drift metric and the training distribution of the drift distance
-    (cached per finish)."""
-    ref = data.shared.get("drift_reference")
-    if ref is not None:
-        return ref
-    k = int(_setting(data, "drift_k"))
-    alpha = float(_setting(data, "drift_local_scale"))
-    beta = float(_setting(data, "drift_whitening"))
-    seed = int(_setting(data, "seed"))
-    if data.split == S.TRAIN:
-        emb, conf, pred = data.embeddings, data.probs.max(axis=1), data.pred
-        index = similarity.build_index(emb, seed=seed)
-        data.shared.setdefault("indexes", {})[S.TRAIN] = index
-    else:
-        if data.results_root is None:
-            return None
-        index = similarity.load_index(data.results_root, S.TRAIN)
-        if index is None:
-            return None
-        emb = np.load(data.results_root / S.TRAIN / S.EMBEDDINGS_FILE, mmap_mode="r")
-        conf, pred = _stored_outputs(data, S.TRAIN)
-    rng = np.random.default_rng(seed)
-    q = float(_setting(data, "drift_quantile"))
-    ref = metric_reference(index, emb, k=k, alpha=alpha, beta=beta, quantile=q, rng=rng)
-    if ref is None:
+def sample_metric(ref: TrainingReference) -> dict | None:
+    """The drift metric of the training samples of ``ref`` (see :func:`metric_reference`), with a
+    sample of their normalised embeddings for the set-level test; derived once and kept in
+    ``ref.drift``. None without training embeddings (or fewer than 2)."""
+    if ref.drift is not None:
+        return ref.drift
+    if ref.embeddings is None:
         return None
-    set_rows = np.sort(rng.choice(ref["n"], min(ref["n"], SET_SAMPLE), replace=False))
-    ref.update({
-        "confidence": conf.astype(np.float64), "pred_counts": np.bincount(pred, minlength=len(data.labels)),
-        "outputs_split": S.TRAIN, "set_sample": similarity.normalized(emb[set_rows]),
-    })
-    data.shared["drift_reference"] = ref
-    return ref
+    index = ref.sample_index()
+    emb = ref.embeddings
+    rng = np.random.default_rng(int(_setting(ref, "seed")))
+    metric = metric_reference(index, emb, k=int(_setting(ref, "drift_k")), alpha=float(_setting(ref, "drift_local_scale")),
+                              beta=float(_setting(ref, "drift_whitening")), quantile=float(_setting(ref, "drift_quantile")),
+                              rng=rng)
+    if metric is None:
+        return None
+    set_rows = np.sort(rng.choice(metric["n"], min(metric["n"], SET_SAMPLE), replace=False))
+    metric["set_sample"] = similarity.normalized(emb[set_rows])
+    ref.drift = metric
+    return metric
 
 
 def metric_reference(index, emb: np.ndarray, *, k: int, alpha: float, beta: float, quantile: float,
@@ -347,81 +335,76 @@ def score_drift(ref: dict, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return dk, score, dist > ref["threshold"]
 
 
-def _stored_outputs(data: SplitArrays, split: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """(confidence, pred index) of a split's stored results, or None if it has none."""
-    path = data.results_root / split / S.SAMPLES_FILE if data.results_root is not None else None
-    if path is None or not path.exists():
-        return None
-    import pyarrow.parquet as pq
-
-    t = pq.read_table(path, columns=[S.CONFIDENCE, S.PRED])
-    lab = {l: i for i, l in enumerate(data.labels)}
-    pred = np.fromiter((lab[p] for p in t.column(S.PRED).to_pylist()), dtype=np.int64, count=len(t))
-    return t.column(S.CONFIDENCE).to_numpy().astype(np.float64), pred
-
-
-def _outputs_reference(data: SplitArrays, ref: dict) -> tuple[str, np.ndarray, np.ndarray]:
-    """(split, confidence, pred counts) the class and confidence tests compare a set with:
-    held-out labeled data (validation, else test) when the run has it, else training."""
-    held = data.shared.get("drift_heldout_outputs")
-    if held is None:
-        held = {}
-        for split in (S.VALIDATION, S.TEST):
-            out = _stored_outputs(data, split)
-            if out is not None and len(out[0]):
-                held = {"split": split, "confidence": out[0],
-                        "pred_counts": np.bincount(out[1], minlength=len(data.labels))}
-                break
-        data.shared["drift_heldout_outputs"] = held
-    if held:
-        return held["split"], held["confidence"], held["pred_counts"]
-    return ref["outputs_split"], ref["confidence"], ref["pred_counts"]
-
-
 def drift(data: SplitArrays) -> SignalResult:
-    """``drift_score``, ``is_drifted`` and ``knn_distance`` per sample; set-level tests for inference sets."""
-    ref = training_reference(data)
-    if data.split == S.TRAIN or ref is None:
+    """``drift_score``, ``is_drifted`` and ``knn_distance`` per sample against the training
+    samples of ``data.reference``; set-level tests for inference sets. Nothing for training."""
+    if data.split == S.TRAIN or data.reference is None:
         return SignalResult(columns={})
-    if data.split in (S.VALIDATION, S.TEST) and len(data.ids):
-        # this finish() recomputes a held-out split: its outputs are the reference of the set tests
-        held = data.shared.get("drift_heldout_outputs") or {}
-        if not held or (held["split"] == S.TEST and data.split == S.VALIDATION):
-            data.shared["drift_heldout_outputs"] = {
-                "split": data.split, "confidence": data.probs.max(axis=1).astype(np.float64),
-                "pred_counts": np.bincount(data.pred, minlength=len(data.labels))}
+    ref = sample_metric(data.reference)
+    if ref is None:
+        return SignalResult(columns={})
     dk, score, flag = score_drift(ref, data.embeddings)
     summary = {
         "k": ref["k"], "local_scale_alpha": ref["alpha"], "whitening_beta": ref["beta"],
         "threshold_distance": ref["threshold"],
         "quantile": ref["quantile"], "count": int(flag.sum()), "rate": float(flag.mean()) if len(flag) else 0.0,
-        "expected_rate": round(1.0 - ref["quantile"], 4),
+        "expected_rate": round(1.0 - ref["quantile"], 4), "reference": "training samples", "unit": "sample",
         "mean_knn_distance": float(np.nanmean(dk)) if len(dk) else None,
     }
     if data.split == S.INFERENCE:
-        summary.update(set_level_tests(data, ref))
-    data.memo["drift_summary"] = summary
+        summary.update(set_level_tests(data.reference, ref.get("set_sample"), data.embeddings,
+                                       data.confidences(), data.predicted_counts(), unit=data.count_unit))
+    data.cache.drift_summary = summary
     return SignalResult(columns={"drift_score": score, "is_drifted": flag, "knn_distance": dk},
                         flag="is_drifted", summary=summary)
 
 
-def set_level_tests(data: SplitArrays, ref: dict) -> dict:
+def set_level_tests(ref: TrainingReference, set_sample: np.ndarray | None, embeddings: np.ndarray | None,
+                    confidence: np.ndarray, counts: np.ndarray, *, unit: str | None = None) -> dict:
+    """The set-level tests of an inference set against the training reference ``ref``.
+
+    Parameters
+    ----------
+    ref : TrainingReference
+        Gives the outputs of the reference split (held-out, else training) and the seed.
+    set_sample : numpy.ndarray, shape (m, d), or None
+        Normalised training embeddings the MMD test compares with (None: no MMD test).
+    embeddings : numpy.ndarray, shape (n, d), or None
+        The set's embeddings (per sample).
+    confidence : numpy.ndarray, shape (n,)
+        The set's per-sample confidence.
+    counts : numpy.ndarray of int, shape (len(ref.labels),)
+        Its predictions per class (NER: predicted spans per entity type).
+    unit : str, optional
+        What ``counts`` counts, recorded in the class-shift result when given.
+
+    Returns
+    -------
+    dict
+        ``mmd`` (kernel two-sample test), ``reference_split``, ``class_shift`` (chi-square) and
+        ``confidence_shift`` (Kolmogorov-Smirnov), where they apply.
+    """
     out: dict = {}
-    seed = int(_setting(data, "seed"))
+    seed = int(_setting(ref, "seed"))
     rng = np.random.default_rng(seed + 1)
-    n = len(data.ids)
-    if n >= 10 and "set_sample" in ref and data.embeddings is not None:
+    n = len(confidence)
+    if n >= 10 and set_sample is not None and embeddings is not None:
         rows = np.sort(rng.choice(n, min(n, SET_SAMPLE), replace=False))
-        mmd2, p = mmd_permutation_test(ref["set_sample"], similarity.normalized(data.embeddings[rows]),
+        mmd2, p = mmd_permutation_test(set_sample, similarity.normalized(embeddings[rows]),
                                        permutations=PERMUTATIONS, seed=seed)
-        out["mmd"] = {"mmd2": mmd2, "p_value": p, "n_reference": len(ref["set_sample"]), "n": len(rows),
+        out["mmd"] = {"mmd2": mmd2, "p_value": p, "n_reference": len(set_sample), "n": len(rows),
                       "drifted": bool(p < 0.01), "reference_split": S.TRAIN}
-    k = len(data.labels)
-    ref_split, ref_conf, ref_counts = _outputs_reference(data, ref)
-    if n:
-        out["reference_split"] = ref_split
-        out["class_shift"] = class_shift(np.bincount(data.pred, minlength=k), ref_counts, data.labels, ref_split)
-        out["confidence_shift"] = confidence_shift(data.probs.max(axis=1), ref_conf, ref_split)
+    held = ref.heldout_outputs()
+    if held is None or not n:
+        return out
+    ref_split, outputs = held
+    out["reference_split"] = ref_split
+    counts = np.asarray(counts)
+    if unit is None:
+        out["class_shift"] = class_shift(counts, outputs.counts, ref.labels, ref_split)
+    elif counts.sum() > 0 and outputs.counts.sum() > 0:
+        out["class_shift"] = class_shift(counts, outputs.counts, ref.labels, ref_split, unit=unit)
+    out["confidence_shift"] = confidence_shift(confidence, outputs.confidence, ref_split)
     return out
 
 
@@ -494,20 +477,11 @@ def mmd_permutation_test(x: np.ndarray, y: np.ndarray, *, permutations: int = 20
 def production_shift(data: SplitArrays) -> SignalResult:
     """Class-distribution and confidence shift of an inference set logged without embeddings
     (with embeddings, :func:`drift` runs the same tests beside the per-sample drift)."""
-    if data.split == S.TRAIN:
-        data.shared["train_outputs"] = {"outputs_split": S.TRAIN,
-                                        "confidence": data.probs.max(axis=1).astype(np.float64),
-                                        "pred_counts": np.bincount(data.pred, minlength=len(data.labels))}
+    if data.split != S.INFERENCE or data.embeddings is not None or data.reference is None:
         return SignalResult(columns={})
-    if data.split != S.INFERENCE or data.embeddings is not None:
+    if data.reference.outputs.get(S.TRAIN) is None:
         return SignalResult(columns={})
-    base = data.shared.get("train_outputs")
-    if base is None:
-        stored = _stored_outputs(data, S.TRAIN)
-        if stored is None:
-            return SignalResult(columns={})
-        base = {"outputs_split": S.TRAIN, "confidence": stored[0],
-                "pred_counts": np.bincount(stored[1], minlength=len(data.labels))}
-    summary = set_level_tests(data, base)
-    data.memo["drift_summary"] = summary
+    summary = set_level_tests(data.reference, None, None, data.confidences(), data.predicted_counts(),
+                              unit=data.count_unit)
+    data.cache.drift_summary = summary
     return SignalResult(columns={}, summary=summary)

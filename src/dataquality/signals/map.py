@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from ..core import layout as S
-from .reference import reference_for, reference_neighbors
+from .reference import reference_neighbors
 from .registry import SignalResult, SplitArrays
 
 FIT_MAX = 20_000
@@ -52,15 +52,15 @@ def _place(sims: np.ndarray, idx: np.ndarray, xy: np.ndarray, clusters: np.ndarr
     return pos, cl
 
 
-def _fit_training_map(data: SplitArrays, ref) -> dict:
+def _fit_training_map(data: SplitArrays, index) -> dict:
     import faiss
 
-    n = ref.index.n
+    n = index.n
     seed = int(data.settings.get("seed", 0))
     fit_max = int(data.settings.get("map_fit_max", FIT_MAX))
     rng = np.random.default_rng(seed)
     fit_rows = np.sort(rng.choice(n, fit_max, replace=False)) if n > fit_max else np.arange(n)
-    z = np.ascontiguousarray(ref.index.points[fit_rows])
+    z = np.ascontiguousarray(index.points[fit_rows])
     m = len(fit_rows)
     if m < 4:
         xy = np.zeros((n, 2), np.float32)
@@ -90,7 +90,7 @@ def _fit_training_map(data: SplitArrays, ref) -> dict:
     clusters[fit_rows] = clusters_fit
     rest = np.setdiff1d(np.arange(n), fit_rows)
     if len(rest):
-        s2, i2 = flat.search(np.ascontiguousarray(ref.index.points[rest]), PLACE_K)
+        s2, i2 = flat.search(np.ascontiguousarray(index.points[rest]), PLACE_K)
         pos, cl = _place(s2, i2, layout, clusters_fit)
         xy[rest], clusters[rest] = pos, cl
     return {"xy": xy, "clusters": clusters, "fit_rows": fit_rows}
@@ -134,39 +134,27 @@ def top_words(texts: list[str], clusters: np.ndarray, n_words: int = 8) -> dict[
 
 
 def embedding_map(data: SplitArrays) -> SignalResult:
-    """Columns ``x``, ``y`` (map position) and ``cluster_id`` (-1 = unclustered)."""
-    ref = reference_for(data)
-    if ref is None:
+    """Columns ``x``, ``y`` (map position) and ``cluster_id`` (-1 = unclustered).
+
+    The training split is fitted; every other split is placed on the training map of
+    ``data.reference`` (nothing without one)."""
+    ref = data.reference
+    index = ref.neighbor_index() if ref is not None else None
+    if index is None:
         return SignalResult(columns={})
     if data.split == S.TRAIN:
-        fit = _fit_training_map(data, ref)
-        ref.xy, ref.cluster_id = fit["xy"], fit["clusters"]
+        fit = _fit_training_map(data, index)
         xy, clusters = fit["xy"], fit["clusters"]
         texts = data.texts.take(fit["fit_rows"]).to_pylist() if hasattr(data.texts, "take") else []
         words = top_words(texts, clusters[fit["fit_rows"]])
-        data.shared["cluster_words"] = words
     else:
         if ref.xy is None:
             return SignalResult(columns={})
         sims, idx = reference_neighbors(data, PLACE_K)
         xy, clusters = _place(sims, idx, ref.xy, ref.cluster_id)
-        words = data.shared.get("cluster_words")
-        if words is None:
-            words = _words_from_summary(data)
-    data.memo["cluster_words"] = {str(k): v for k, v in (words or {}).items()}
+        words = ref.cluster_words
+    data.cache.cluster_words = {str(k): v for k, v in (words or {}).items()}
     return SignalResult(
         columns={"x": xy[:, 0].copy(), "y": xy[:, 1].copy(), "cluster_id": clusters},
         summary={"words": {str(k): v for k, v in (words or {}).items()}},
     )
-
-
-def _words_from_summary(data: SplitArrays) -> dict:
-    from ..core.store import read_json
-
-    if data.results_root is None:
-        return {}
-    p = data.results_root / S.SUMMARY_FILE
-    if not p.exists():
-        return {}
-    w = read_json(p).get("splits", {}).get(S.TRAIN, {}).get("signals", {}).get("map", {}).get("words", {})
-    return {int(k): v for k, v in w.items()}

@@ -103,8 +103,12 @@ class NeighborIndex:
 
 def build_index(x: np.ndarray, *, seed: int = 0, pca_dim: int = PCA_DIM, exact_max: int = EXACT_MAX,
                 nprobe: int = 12) -> NeighborIndex:
-    """Build a :class:`NeighborIndex` over the rows of ``x`` (shape (n, d))."""
+    """Build a :class:`NeighborIndex` over the rows of ``x`` (shape (n, d)): the PCA reduction
+    here, the index by :func:`dataquality.core.vectors.build_index` over the reduced rows (exact
+    up to ``exact_max``; else IVF with nlist ≈ 2·√n lists trained on 32 sampled rows per list)."""
     import faiss
+
+    from ..core import vectors
 
     n, d = x.shape
     rng = np.random.default_rng(seed)
@@ -115,16 +119,7 @@ def build_index(x: np.ndarray, *, seed: int = 0, pca_dim: int = PCA_DIM, exact_m
         pca.train(sample)
     probe = NeighborIndex(index=faiss.IndexFlatIP(pca_dim if pca is not None else d), pca=pca, n=0, exact=True)
     z = probe.transform(x)
-    dim = z.shape[1]
-    if n <= exact_max:
-        index = faiss.IndexFlatIP(dim)
-        exact = True
-    else:
-        nlist = int(min(4096, max(64, 2 * np.sqrt(n)), n))  # k-means needs at least nlist points
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        train = z[np.sort(rng.choice(n, min(n, nlist * 32), replace=False))]
-        index.train(train)
-        index.nprobe = nprobe
-        exact = False
-    index.add(z)
-    return NeighborIndex(index=index, pca=pca, n=n, exact=exact, points=z)
+    nlist = int(min(4096, max(64, 2 * np.sqrt(n)), n))  # k-means needs at least nlist points
+    index = vectors.build_index(z, exact_max=exact_max, nlist=nlist, nprobe=nprobe, normalize=False,
+                                train_rows=nlist * 32, rng=rng, kmeans={})
+    return NeighborIndex(index=index, pca=pca, n=n, exact=n <= exact_max, points=z)

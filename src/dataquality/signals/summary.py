@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import layout as S
+from .alerts import alert, drift_alerts
 from .registry import SignalResult, SplitArrays
+from .settings import setting_value
 
 
 def classification_metrics(gold: np.ndarray, pred: np.ndarray, labels: list[str]) -> dict:
@@ -91,7 +93,7 @@ def split_summary(data: SplitArrays) -> SignalResult:
         dep = cols.get("data_error_potential")
         if "likely_mislabeled" in cols and cols["likely_mislabeled"].any():
             c = int(cols["likely_mislabeled"].sum())
-            alerts.append(_alert("likely_mislabeled", "warning",
+            alerts.append(alert("likely_mislabeled", "warning",
                                  f"{c} samples ({c / n:.1%}) are likely mislabeled: their label disagrees with "
                                  "the model across epochs and with their nearest neighbours.",
                                  {"likely_mislabeled": True}, c))
@@ -100,7 +102,7 @@ def split_summary(data: SplitArrays) -> SignalResult:
             hard = round(min(float(dep.mean() + dep.std()), 1.0), 4)
             c = int((dep.astype(np.float64) >= hard).sum())
             if c:
-                alerts.append(_alert("hard_for_the_model", "info",
+                alerts.append(alert("hard_for_the_model", "info",
                                      f"{c} samples ({c / n:.1%}) are hard for the model (DEP ≥ {hard:.2f}).",
                                      {"dep_min": hard}, c))
         f1s = {l: v["f1"] for l, v in m["per_class"].items() if v["support"] > 0}
@@ -108,7 +110,7 @@ def split_summary(data: SplitArrays) -> SignalResult:
             mean_f1 = float(np.mean(list(f1s.values())))
             for l, f in sorted(f1s.items(), key=lambda t: t[1]):
                 if f < mean_f1 - 0.1 or f < 0.5 * mean_f1:
-                    alerts.append(_alert("low_performing_class", "warning",
+                    alerts.append(alert("low_performing_class", "warning",
                                          f"Class {l!r} has F1 {f:.2f}, below the class average {mean_f1:.2f}.",
                                          {"gold": [l]}, m["per_class"][l]["support"], label=l))
         support = np.array([m["per_class"][l]["support"] for l in data.labels])
@@ -117,19 +119,19 @@ def split_summary(data: SplitArrays) -> SignalResult:
             for i in np.flatnonzero(share < 0.5 / len(data.labels)):
                 if support[i] == 0 and data.split != S.TRAIN:
                     continue  # a class absent from an evaluation split is not an imbalance
-                alerts.append(_alert("class_imbalance", "info",
+                alerts.append(alert("class_imbalance", "info",
                                      f"Class {data.labels[i]!r} has {int(support[i])} samples ({share[i]:.1%}), "
                                      f"under half of an even share ({1 / len(data.labels):.1%}).",
                                      {"gold": [data.labels[i]]}, int(support[i]), label=data.labels[i]))
         if "is_on_the_boundary" in cols:
             otb = cols["is_on_the_boundary"]
             for pair in _overlapping_pairs(data, otb):
-                alerts.append(_alert("class_overlap", "info",
+                alerts.append(alert("class_overlap", "info",
                                      f"Classes {pair['a']!r} and {pair['b']!r} overlap: {pair['count']} samples "
                                      "sit on the boundary between them.",
                                      {"gold": [pair["a"], pair["b"]], "pred": [pair["a"], pair["b"]], "is_otb": True},
                                      pair["count"]))
-    clusters = _cluster_table(data, data.memo.get("cluster_words", {}))
+    clusters = _cluster_table(data, data.cache.cluster_words or {})
     if clusters:
         summary["clusters"] = clusters
         dep = cols.get("data_error_potential")
@@ -137,12 +139,18 @@ def split_summary(data: SplitArrays) -> SignalResult:
             hard = min(float(dep.mean() + dep.std()), 1.0)
             for c in clusters:
                 if c["cluster_id"] >= 0 and c["size"] >= 10 and c.get("mean_dep", 0) >= hard:
-                    alerts.append(_alert("high_dep_cluster", "warning",
+                    alerts.append(alert("high_dep_cluster", "warning",
                                          f"Cluster {c['cluster_id']} ({', '.join(c['words'][:4])}) has a high mean DEP "
                                          f"{c['mean_dep']:.2f} over {c['size']} samples.",
                                          {"cluster_id": [c["cluster_id"]]}, c["size"]))
-    if "is_drifted" in cols or "drift_summary" in data.memo:
-        alerts.extend(_drift_alerts(data, n))
+    if "is_drifted" in cols or data.cache.drift_summary is not None:
+        flag = data.columns.get("is_drifted")  # absent when logged without embeddings
+        alerts.extend(drift_alerts(
+            data.cache.drift_summary or {}, split=data.split, n=n,
+            n_drifted=int(flag.sum()) if flag is not None else None,
+            expected=1.0 - float(setting_value(data.settings, "drift_quantile")), confidence=data.probs.max(axis=1),
+            grown_filter=lambda label: ({"pred": [label]},
+                                        int(round(data.cache.drift_summary["class_shift"]["share"][label] * n)))))
     if data.split == S.INFERENCE or data.gold is None:
         counts = np.bincount(data.pred, minlength=len(data.labels))
         summary["pred_distribution"] = {l: int(c) for l, c in zip(data.labels, counts)}
@@ -165,47 +173,3 @@ def _overlapping_pairs(data: SplitArrays, otb: np.ndarray, min_share: float = 0.
             if sel.any():
                 out.append({"a": data.labels[i], "b": data.labels[j], "count": int(sel.sum())})
     return out[:5]
-
-
-def _alert(kind: str, severity: str, message: str, filt: dict, count: int, **extra) -> dict:
-    return {"kind": kind, "severity": severity, "message": message, "filter": filt, "count": int(count), **extra}
-
-
-def _drift_alerts(data: SplitArrays, n: int) -> list[dict]:
-    """Out of coverage (validation, test) or drifted (inference) samples and set-level shifts."""
-    out: list[dict] = []
-    flag = data.columns.get("is_drifted")  # absent when logged without embeddings
-    c = int(flag.sum()) if flag is not None else 0
-    expected = 1.0 - float(data.settings.get("drift_quantile", 0.95))
-    inference = data.split == S.INFERENCE
-    if flag is not None and n and c / n > 2 * expected:
-        kind = "drifted_samples" if inference else "out_of_coverage"
-        what = "drifted from training" if inference else "out of training coverage"
-        out.append(_alert(kind, "warning",
-                          f"{c} samples ({c / n:.1%}) are {what}: farther from their nearest training samples "
-                          f"than {1 - expected:.0%} of training samples are (expected about {expected:.0%}).",
-                          {"is_drifted": True}, c))
-    drift = data.memo.get("drift_summary", {})
-    mmd = drift.get("mmd")
-    if inference and mmd and mmd["p_value"] < 0.01:
-        out.append(_alert("set_drift", "warning",
-                          f"The inference set differs from training (MMD² {mmd['mmd2']:.4f}, permutation p = "
-                          f"{mmd['p_value']:.3f}).", {"is_drifted": True}, c))
-    cs = drift.get("class_shift")
-    if inference and cs and cs["p_value"] < 0.01 and cs["total_variation"] >= 0.05:
-        grown = max(cs["share"], key=lambda l: cs["share"][l] - cs["train_share"][l])
-        out.append(_alert("class_distribution_shift", "warning",
-                          f"Predicted classes shifted from {cs.get('reference_split', 'training')} "
-                          f"(total variation {cs['total_variation']:.2f}, "
-                          f"chi-square p = {cs['p_value']:.2g}); {grown!r} grew from {cs['train_share'][grown]:.1%} to "
-                          f"{cs['share'][grown]:.1%}.", {"pred": [grown]},
-                          int(round(cs["share"][grown] * n)), label=grown))
-    conf = drift.get("confidence_shift")
-    if inference and conf and conf["p_value"] < 0.01 and conf["mean"] < conf["train_mean"] - 0.02:
-        cut = round(conf["train_median"], 4)
-        below = int((data.probs.max(axis=1) <= cut).sum())
-        out.append(_alert("confidence_drop", "warning",
-                          f"Model confidence dropped from {conf['train_mean']:.2f} in {conf.get('reference_split', 'training')} "
-                          f"to {conf['mean']:.2f} "
-                          f"(KS {conf['ks']:.2f}, p = {conf['p_value']:.2g}).", {"confidence_max": cut}, below))
-    return out

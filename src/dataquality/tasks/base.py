@@ -26,13 +26,17 @@ Imports flow one way: a task may import ``core``, ``signals`` and ``exceptions``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, LabelError
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     import numpy as np
     import pyarrow as pa
+
+    from ..core.store import RunPaths
+    from ..signals.reference import TrainingReference
 
 
 # --- values exchanged with the task ------------------------------------------------------------
@@ -170,6 +174,50 @@ class Capabilities:
         return json.loads(json.dumps(asdict(self)))
 
 
+@dataclass
+class SplitContext:
+    """What the pipeline hands :meth:`Task.compute_split` for one split.
+
+    Attributes
+    ----------
+    paths : dataquality.core.store.RunPaths
+        The run's folders (inputs and outputs are read from there).
+    key : str
+        The split key: ``"training"``, ``"validation"``, ``"test"`` or ``"inference/<name>"``.
+    split : str
+        ``key`` without the inference name.
+    inference_name : str or None
+    manifest : dict
+        The run's manifest (``labels``, task options such as ``tagging_schema``).
+    labels : list
+        The run's labels.
+    settings : dict
+        The run's signal settings (see :mod:`dataquality.signals.settings`).
+    signals : bool
+        Whether to run the signals (``finish(signals=False)`` skips them).
+    fn : str
+        The public function to name in errors (``"dq.finish"``).
+    tmp : pathlib.Path
+        The staging folder to write the split's results into; the pipeline moves it to
+        ``results/<key>`` once every split succeeded, and removes it on failure.
+    reference : dataquality.signals.reference.TrainingReference
+        The run's one training reference: the training split's compute fills it (and each
+        labeled split records its outputs in it); every later split reads it.
+    """
+
+    paths: "RunPaths"
+    key: str
+    split: str
+    inference_name: str | None
+    manifest: dict
+    labels: list
+    settings: dict
+    signals: bool
+    fn: str
+    tmp: Path
+    reference: "TrainingReference"
+
+
 # --- the protocol --------------------------------------------------------------------------------
 
 
@@ -250,12 +298,26 @@ class Task:
     # -- compute side -----------------------------------------------------------------------------
 
     def check_ready(self, manifest: dict, *, fn: str) -> None:
-        """Raise (LabelError, ConfigurationError) if the run cannot be finished as configured."""
+        """Raise (LabelError, ConfigurationError) if the run cannot be finished as configured.
+
+        The default requires labels (``dq.set_labels_for_run``)."""
+        if manifest.get("labels") is None:
+            raise LabelError(
+                f"{fn}: the run has no labels. Call dq.set_labels_for_run([...]) with one label per "
+                "logit column, in order."
+            )
+
+    def training_reference(self, results_root: Path, manifest: dict, *, stored_training: bool) -> "TrainingReference":
+        """The run's training reference for one ``finish()``: empty, to be filled by the training
+        split's :meth:`compute_split`, or with ``stored_training`` read from the stored training
+        results (the training split is unchanged). Stored held-out outputs (validation, test) are
+        read either way; a split recomputed in this ``finish()`` replaces its own."""
         raise NotImplementedError
 
-    def compute_split(self, ctx: Any) -> Any:
+    def compute_split(self, ctx: SplitContext) -> dict:
         """Join a split's inputs and outputs, run the task's signals and write its results into
-        ``ctx.tmp``; return the split's summary dict. ``ctx`` is the pipeline's split context."""
+        ``ctx.tmp``; return the split's summary dict (``n_samples`` and ``has_embeddings``
+        among its keys)."""
         raise NotImplementedError
 
     # -- read side --------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ def token_margins(epoch_probs, gold_tag_ids) -> np.ndarray:
         Tag probabilities per epoch (softmax of the logits); a NaN row marks a token not logged at
         that epoch.
     gold_tag_ids : array-like of int, shape (n_tokens,)
-        Gold tag column per token (see :func:`~dataquality.tasks.text_ner.tagging.encode_batch`).
+        Gold tag column per token (see :func:`~dataquality.tasks.text_ner.tag_codec.encode_batch`).
 
     Returns
     -------

@@ -18,7 +18,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ...exceptions import ConfigurationError, SchemaError
-from .tagging import SCHEMA_PREFIXES, TagSet, decode_batch, infer_schema, normalize_schema, parse_labels
+from .tag_codec import decode_batch
+from .tagging import SCHEMA_PREFIXES, TagSet, infer_schema, normalize_schema, parse_labels
 
 _WHERE = "prepare_hf_ner"
 
