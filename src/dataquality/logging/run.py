@@ -183,6 +183,14 @@ class Run:
         """Set a task option (``"tagging_schema"`` for NER); the task checks it."""
         fn = fn or f"dq.set_{option}"
         self._check_active(fn)
+        if option not in self.task.options:
+            from ..tasks import TASKS
+
+            owners = [t.name for t in TASKS.values() if option in t.options]
+            raise ConfigurationError(
+                f"{fn}: `{option}` does not apply to task_type {self.task.name!r}; it is set for "
+                f"{' and '.join(repr(t) for t in owners) or 'no task type'} runs."
+            )
         with self._lock:
             self.manifest.update(self.task.set_option(option, value, fn=fn, manifest=self.manifest))
             self.record.save()
