@@ -18,7 +18,7 @@ from .core import store
 from .exceptions import ConfigurationError, RunNotFoundError, SplitError
 from .read.filters import Filter
 from .read.select import ROW, select
-from .logging.run import check_epoch, normalize_split
+from .core.splits import check_epoch, normalize_split
 
 PathLike = str | os.PathLike | None
 

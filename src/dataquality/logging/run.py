@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core import layout as S
 from ..core import store
+from ..core.splits import check_epoch, normalize_split
 from ..core.convert import _F32, _I64, as_matrix, check_ids, check_matrix, copy_finite, to_numpy
 # Imported here, while the package is still initialising, and not lazily inside Run.finish:
 # the first import of a submodule binds it as an attribute of the package, so a lazy
@@ -56,22 +57,6 @@ def get_current_run(fn: str) -> "Run":
             "run_name=...) first."
         )
     return run
-
-
-def normalize_split(split: Any, *, fn: str) -> str:
-    if not isinstance(split, str) or split.lower() not in S.SPLIT_ALIASES:
-        raise SplitError(
-            f"{fn}: `split` must be one of {sorted(S.SPLIT_ALIASES)}; got {split!r}."
-        )
-    return S.SPLIT_ALIASES[split.lower()]
-
-
-def check_epoch(epoch: Any, *, fn: str) -> int:
-    if isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, (int, np.integer)):
-        raise SplitError(f"{fn}: `epoch` must be a non-negative integer; got {epoch!r}.")
-    if epoch < 0:
-        raise SplitError(f"{fn}: `epoch` must be a non-negative integer; got {epoch}.")
-    return int(epoch)
 
 
 def normalize_labels(labels: Any, *, fn: str, binary_shorthand: bool = True) -> list[str]:
