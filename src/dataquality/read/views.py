@@ -204,7 +204,7 @@ def resolve_ids(split: SplitRef, f: Filter, schema, *, fn: str):
     return id_sets, sim
 
 
-def open_view(con, split: SplitRef, filt: Filter | dict | str | None, *, fn: str) -> View:
+def open_view(con, split: SplitRef, filt: Filter | dict | None, *, fn: str) -> View:
     """Register ``samples`` (with ``file_row_number``), the task's tables and the filter's id
     tables on ``con``, and compile ``filt`` over them.
 
@@ -214,7 +214,7 @@ def open_view(con, split: SplitRef, filt: Filter | dict | str | None, *, fn: str
         A bad filter, one naming a column the split lacks, values that do not fit their column,
         or a task field of another task type.
     """
-    f = parse_filter(filt, fn=fn)
+    f = Filter.parse(filt, fn=fn)
     schema = schema_of(split)
     check_value_types(f, schema, fn)
     id_sets: dict[str, Any] = {}

@@ -283,7 +283,7 @@ def _router(app: FastAPI) -> APIRouter:
     @r.get(split_path + "/confusion", tags=["split"], summary="Confusion matrix of the filtered rows (NER: of spans)")
     def confusion(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER):
         return run_query("confusion", project, run, split, inference_name,
-                         lambda con, sp, fn: RS.confusion(con, sp, filter, fn=fn))
+                         lambda con, sp, fn: RS.confusion(con, sp, V.parse_filter(filter, fn=fn), fn=fn))
 
     @r.get(split_path + "/metrics", tags=["split"], summary="Metrics by category: gold, pred or a meta column")
     def metrics(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER,

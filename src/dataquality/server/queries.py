@@ -178,7 +178,7 @@ def page(con, split: SplitRef, filt, *, fn: str, sort: str = DEP, descending: bo
     """
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
         raise ConfigurationError(f"{fn}: `limit` must be an integer in [1, {MAX_PAGE}]; got {limit!r}.")
-    view = open_view(con, split, filt, fn=fn)
+    view = open_view(con, split, parse_filter(filt, fn=fn), fn=fn)
     schema = schema_of(split)
     types = {f.name: f.type for f in schema}
     if view.similarity:
@@ -222,14 +222,14 @@ def page(con, split: SplitRef, filt, *, fn: str, sort: str = DEP, descending: bo
 
 
 def count(con, split: SplitRef, filt, *, fn: str) -> int:
-    view = open_view(con, split, filt, fn=fn)
+    view = open_view(con, split, parse_filter(filt, fn=fn), fn=fn)
     return int(con.execute(f"SELECT count(*) FROM samples WHERE {view.where}", view.params).fetchall()[0][0])
 
 
 def matching(con, split: SplitRef, filt, *, fn: str):
     """Arrow table of the rows matching ``filt``: ``row`` (uint32, row in the map payload) and
     ``id``, in row order."""
-    view = open_view(con, split, filt, fn=fn)
+    view = open_view(con, split, parse_filter(filt, fn=fn), fn=fn)
     sql = (f"SELECT CAST(file_row_number AS UINTEGER) AS row, {_quote(S.ID)} AS id FROM samples "
            f"WHERE {view.where} ORDER BY file_row_number")
     return fetch_arrow(con.sql(sql, params=view.params))
@@ -247,7 +247,7 @@ def histogram(con, split: SplitRef, filt, column: str, *, fn: str, bins: int = 2
         raise ConfigurationError(f"{fn}: `column` must be a number, string or bool column of this split, one of {ok}; got {column!r}.")
     if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= 200:
         raise ConfigurationError(f"{fn}: `bins` must be an integer in [1, 200]; got {bins!r}.")
-    view = open_view(con, split, filt, fn=fn)
+    view = open_view(con, split, parse_filter(filt, fn=fn), fn=fn)
     q = _quote(column)
     if _kind(schema.field(column).type) == "number":
         for name, v in (("lo", lo), ("hi", hi)):

@@ -326,7 +326,7 @@ class Task:
         needs = {a.name: a.needs for a in self.edit_actions(manifest)}[edit.action]
         if needs != "label" and edit.new_label is not None:
             takes = [a.name for a in self.edit_actions(manifest) if a.needs == "label"]
-            raise ConfigurationError(f"{fn}: `new_label` applies only to edit_action {' or '.join(map(repr, takes))}; "
+            raise ConfigurationError(f"{fn}: `new_label` applies only to edit_action={' or '.join(map(repr, takes))}; "
                                      f"got {edit.new_label!r}.")
         if needs == "text":
             if not isinstance(edit.search_string, str) or not edit.search_string:
