@@ -26,7 +26,8 @@ from ..core import layout as S
 from ..core import store
 from ..core.splits import normalize_split
 from ..exceptions import RunNotFoundError, SchemaError, SplitError
-from .filters import Filter, check_value_types, column_kind, compile_filter, lasso_mask, quote
+from .filters import Filter, check_value_types, column_kind, compile_filter, quote
+from .lasso import lasso_mask
 
 ROW = "_row"  # row of a sample in samples.parquet / embeddings.npy / probs.npy
 

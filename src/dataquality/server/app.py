@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Body, FastAPI, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
@@ -38,11 +38,11 @@ from ..exceptions import (
 from ..read import summary as RS
 from ..read import views as V
 from . import queries as Q
+from .site import mount_front_end, mount_offline_docs, offline_docs_assets
 
 FILTER_DOC = ('The global filter: a JSON object of `Filter` fields, e.g. `{"gold": ["positive"], "dep_min": 0.5}` '
               "(URL-encoded). Empty or absent: every sample.")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
-STATIC = Path(__file__).with_name("static")
 
 
 def _clean(v):
@@ -125,9 +125,9 @@ def create_app(root: str | os.PathLike | None = None, *, token: str | None = Non
 
     root_path = store.root_dir(root)
     app = FastAPI(title="dataquality console API", version=__version__, default_response_class=DQJSONResponse,
-                  openapi_url="/api/openapi.json", docs_url=None if _offline_docs_assets() else "/api/docs",
+                  openapi_url="/api/openapi.json", docs_url=None if offline_docs_assets() else "/api/docs",
                   redoc_url=None, description=__doc__)
-    _mount_offline_docs(app)
+    mount_offline_docs(app)
     app.state.root = root_path
     app.state.db = duckdb.connect()  # each request works on its own cursor of this database
     app.state.map_cache = {}
@@ -180,7 +180,7 @@ def create_app(root: str | os.PathLike | None = None, *, token: str | None = Non
         return DQJSONResponse({"error": "QueryError", "detail": f"The query could not run: {exc}"}, status_code=400)
 
     app.include_router(_router(app), prefix="/api")
-    _mount_front_end(app)
+    mount_front_end(app)
     return app
 
 
@@ -498,59 +498,3 @@ def _int_list(value: str, *, fn: str, arg: str, limit: int) -> list[int]:
     if len(v) > limit:
         raise ConfigurationError(f"{fn}: `{arg}` lists {len(v)} values; at most {limit} per request.")
     return v
-
-
-PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>dataquality console</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 3em auto">
-<h1>dataquality console</h1>
-<p>The API is running. The built web front end is not part of this installation yet.</p>
-<p>API documentation: <a href="/api/docs">/api/docs</a> &middot; schema: <a href="/api/openapi.json">/api/openapi.json</a>
-&middot; runs: <a href="/api/runs">/api/runs</a></p>
-</body></html>"""
-
-
-def _offline_docs_assets() -> Path | None:
-    """Swagger UI's files from the ``fastapi-offline`` package (the ``console`` extra), so the API
-    docs page works with no internet; None when it is not installed (FastAPI's page, which loads
-    Swagger UI from a CDN, is served instead)."""
-    try:
-        import fastapi_offline
-    except ImportError:
-        return None
-    d = Path(fastapi_offline.__file__).with_name("static")
-    return d if (d / "swagger-ui-bundle.js").exists() else None
-
-
-def _mount_offline_docs(app: FastAPI) -> None:
-    assets = _offline_docs_assets()
-    if assets is None:
-        return
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.staticfiles import StaticFiles
-
-    app.mount("/api/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
-
-    @app.get("/api/docs", include_in_schema=False)
-    def docs():
-        return get_swagger_ui_html(openapi_url="/api/openapi.json", title=f"{app.title} - docs",
-                                   swagger_js_url="/api/docs-assets/swagger-ui-bundle.js",
-                                   swagger_css_url="/api/docs-assets/swagger-ui.css",
-                                   swagger_favicon_url="/api/docs-assets/favicon.png")
-
-
-def _mount_front_end(app: FastAPI) -> None:
-    """Serve the built single-page app from ``server/static`` when it is there (any path outside
-    ``/api`` that is not a file gets ``index.html``: the app routes on the client), else a page
-    pointing at the API docs."""
-    index = STATIC / "index.html"
-
-    @app.get("/{path:path}", include_in_schema=False)
-    def front_end(path: str):
-        if path.startswith("api/") or path == "api":
-            return DQJSONResponse({"error": "NotFound", "detail": f"No API route /{path}; see /api/docs."}, status_code=404)
-        if index.exists():
-            candidate = (STATIC / path).resolve()
-            if path and candidate.is_file() and STATIC.resolve() in candidate.parents:
-                return FileResponse(candidate)
-            return FileResponse(index, media_type="text/html")
-        return HTMLResponse(PLACEHOLDER)
