@@ -22,7 +22,7 @@ from .core import store
 from .core.splits import check_epoch, normalize_split
 from .exceptions import ConfigurationError, RunNotFoundError
 from .read.filters import Filter
-from .read.views import ids_of, load_npy, meta_columns, open_split, schema_of, select
+from .read.views import ids_of, load_npy, meta_columns, open_split
 
 __all__ = [
     "Filter", "create_edit", "display_distribution", "export_dataframe", "get_alerts", "get_dataframe",
@@ -268,55 +268,11 @@ def display_distribution(
     DEP plots carry the split's easy/hard thresholds as vertical lines. Returns the matplotlib
     ``Axes``; in a notebook it displays, elsewhere save it with ``ax.figure.savefig(path)``.
     """
+    from .read.plot import distribution
+
     fn = "dq.metrics.display_distribution"
-    from .read.summary import split_summary
-
     sp = open_split(project_name, run_name, split, inference_name, fn=fn, root=root)
-    key = sp.key
-    cols = schema_of(sp).names
-    if column not in cols:
-        raise ConfigurationError(f"{fn}: `column` must be one of {cols}; got {column!r}.")
-    df = select(sp, filter, fn=fn, columns=[column])
-    try:
-        import matplotlib
-    except ImportError:
-        raise ImportError(f"{fn} draws with matplotlib: pip install 'dataquality[plot]'.") from None
-
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        if matplotlib.get_backend().lower() not in ("agg",) and not _interactive():
-            plt.switch_backend("Agg")
-        _, ax = plt.subplots(figsize=(7, 4))
-    values = df[column]
-    title = f"{project_name}/{run_name} · {key} · {column}"
-    if values.dtype.kind in "fiu" and values.nunique() > 12:
-        ax.hist(values.dropna().to_numpy(), bins=bins, color="#4c72b0", alpha=0.85)
-        if column == "data_error_potential":
-            dep = split_summary(sp, fn=fn).get("signals", {}).get("data_error_potential", {})
-            for name, colour in (("easy_threshold", "#55a868"), ("hard_threshold", "#c44e52")):
-                if name in dep:
-                    ax.axvline(dep[name], color=colour, linestyle="--", label=f"{name.split('_')[0]} {dep[name]:.2f}")
-            ax.legend()
-        ax.set_ylabel("samples")
-    else:
-        counts = values.astype(str).value_counts().sort_index()
-        ax.bar(counts.index.tolist(), counts.to_numpy(), color="#4c72b0")
-        ax.set_ylabel("samples")
-        ax.tick_params(axis="x", rotation=45)
-    ax.set_xlabel(column)
-    ax.set_title(title + (f" (filtered: {len(df):,})" if filter else f" ({len(df):,})"))
-    ax.figure.tight_layout()
-    return ax
-
-
-def _interactive() -> bool:
-    try:
-        from IPython import get_ipython  # type: ignore
-
-        return get_ipython() is not None
-    except ImportError:
-        return False
+    return distribution(sp, column, filter, bins, ax, title=f"{project_name}/{run_name} · {sp.key} · {column}", fn=fn)
 
 
 # -- edits and export -------------------------------------------------------------------------------
