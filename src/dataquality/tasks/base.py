@@ -15,9 +15,11 @@ sense for every task; a task overrides what differs.
 - **Compute** (called by ``dataquality.pipeline``): whether the run is ready to finish, and a
   split's results (tables, arrays and summary) written into a staging folder; the signals the
   task runs come from :mod:`dataquality.signals`' registry.
-- **Read** (called by ``dataquality.read``, ``dq.metrics`` and the console API): the filter fields
-  and edit actions the task adds to the core ones, and the capabilities it declares to the
-  console (views, filter fields, edit actions, colour-by options, label choices).
+- **Read** (called by ``dataquality.read``, ``dq.metrics`` and the console API): the result
+  tables besides ``samples.parquet`` (NER's spans), the filter fields the task adds to the core
+  ones and their SQL, its edit actions (checked, recorded and applied), the confusion matrix,
+  the summary under a filter, the schema an export writes, and the capabilities it declares to
+  the console (views, filter fields, edit actions, colour-by options, label choices).
 
 Imports flow one way: a task may import ``core``, ``signals`` and ``exceptions``; never
 ``logging``, ``pipeline``, ``read``, ``metrics`` or ``server`` (they import tasks).
