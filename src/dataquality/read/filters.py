@@ -231,8 +231,12 @@ def compile_filter(f: Filter, columns: list[str], *, fn: str, id_sets: dict[str,
     ``id_sets`` holds ids already resolved by the caller for conditions that are not SQL
     (``lasso``, ``similar_to``): name -> ids; each becomes ``id IN (SELECT id FROM <name>)``.
     ``task`` (a :class:`dataquality.tasks.Task`) and the run's ``manifest`` compile the task's
-    fields (:func:`task_clauses`); a filter setting task fields needs them.
+    fields (:func:`task_values`, ``Task.filter_clauses``) and may point the core label fields at
+    other columns (``Task.filter_columns``); a filter setting task fields needs them.
     """
+    values = task_values(f, task=task, manifest=manifest, fn=fn)
+    remap = task.filter_columns(values, manifest=manifest or {}) if values else {}
+    GOLD, PRED, DEP, CONF = (remap.get(c, c) for c in (S.GOLD, S.PRED, "data_error_potential", S.CONFIDENCE))
     import pyarrow as pa
 
     cols = set(columns)
@@ -265,39 +269,39 @@ def compile_filter(f: Filter, columns: list[str], *, fn: str, id_sets: dict[str,
     if f.text_regex:
         clauses.append(f"regexp_matches({quote(S.TEXT)}, ?)")
         params.append(f.text_regex)
-    for name, col, op in (("dep_min", "data_error_potential", ">="), ("dep_max", "data_error_potential", "<="),
-                          ("confidence_min", S.CONFIDENCE, ">="), ("confidence_max", S.CONFIDENCE, "<=")):
+    for name, col, op in (("dep_min", DEP, ">="), ("dep_max", DEP, "<="),
+                          ("confidence_min", CONF, ">="), ("confidence_max", CONF, "<=")):
         v = getattr(f, name)
         if v is not None:
             need(col, name)
             clauses.append(f"{quote(col)} {op} ?")
             params.append(float(v))
     if f.misclassified_only:
-        need(S.GOLD, "misclassified_only")
-        clauses.append(f"{quote(S.GOLD)} IS NOT NULL AND {quote(S.GOLD)} <> {quote(S.PRED)}")
-    for name, col in (("gold", S.GOLD), ("pred", S.PRED)):
+        need(GOLD, "misclassified_only")
+        clauses.append(f"{quote(GOLD)} IS NOT NULL AND {quote(GOLD)} <> {quote(PRED)}")
+    for name, col in (("gold", GOLD), ("pred", PRED)):
         v = getattr(f, name)
         if v is not None:
             clauses.append(f"list_contains(?, {quote(col)})")
             params.append([str(x) for x in v])
     if f.labels is not None:
-        clauses.append(f"(list_contains(?, {quote(S.GOLD)}) OR list_contains(?, {quote(S.PRED)}))")
+        clauses.append(f"(list_contains(?, {quote(GOLD)}) OR list_contains(?, {quote(PRED)}))")
         params += [[str(x) for x in f.labels]] * 2
     if f.cluster_id is not None:
         need("cluster_id", "cluster_id")
         clauses.append(f"list_contains(?, {quote('cluster_id')})")
         params.append([int(x) for x in f.cluster_id])
-    for name, col in (("is_otb", "is_on_the_boundary"), ("is_drifted", "is_drifted"),
-                      ("likely_mislabeled", "likely_mislabeled")):
+    for name, col in (("is_otb", remap.get("is_on_the_boundary", "is_on_the_boundary")), ("is_drifted", "is_drifted"),
+                      ("likely_mislabeled", remap.get("likely_mislabeled", "likely_mislabeled"))):
         v = getattr(f, name)
         if v is not None:
             need(col, name)
             clauses.append(f"{quote(col)} = ?")
             params.append(bool(v))
     if f.likely_mislabeled_dep_percentile is not None:
-        need("data_error_potential", "likely_mislabeled_dep_percentile")
+        need(DEP, "likely_mislabeled_dep_percentile")
         clauses.append(
-            f"{quote('data_error_potential')} >= (SELECT quantile_cont({quote('data_error_potential')}, ?) FROM samples)"
+            f"{quote(DEP)} >= (SELECT quantile_cont({quote(DEP)}, ?) FROM samples)"
         )
         params.append(float(f.likely_mislabeled_dep_percentile) / 100.0)
     for col, cond in f.meta.items():
@@ -326,9 +330,10 @@ def compile_filter(f: Filter, columns: list[str], *, fn: str, id_sets: dict[str,
         else:
             clauses.append(f"{q} = ?")
             params.append(cond)
-    for clause, values in task_clauses(f, cols, task=task, manifest=manifest, fn=fn):
-        clauses.append(clause)
-        params += values
+    if values:
+        for clause, values_ in task.filter_clauses(values, manifest=manifest or {}, columns=list(cols), fn=fn):
+            clauses.append(clause)
+            params += values_
     for name, ids in (id_sets or {}).items():
         clauses.append(ids_table(name, ids))
     return Compiled(where=" AND ".join(clauses) if clauses else "TRUE", params=params, id_tables=tables)
@@ -434,19 +439,22 @@ def check_field_value(spec: Any, value: Any, *, fn: str) -> Any:
         if not ok:
             raise ConfigurationError(f"{fn}: filter `{name}` must be [low, high], two numbers; got {value!r}.")
         return [float(v) for v in value]
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+    one = kind == "choice" and isinstance(value, str)  # a choice field takes one value or a list
+    if not one and (isinstance(value, (str, bytes)) or not hasattr(value, "__iter__")):
         raise ConfigurationError(f"{fn}: filter `{name}` must be a list; got {value!r}.")
-    value = list(value.tolist() if hasattr(value, "tolist") else value)
+    if not one:
+        value = list(value.tolist() if hasattr(value, "tolist") else value)
     if kind == "choice" and spec.choices:
-        unknown = sorted(set(map(str, value)) - set(spec.choices))
+        unknown = sorted(set(map(str, [value] if one else value)) - set(spec.choices))
         if unknown:
             raise ConfigurationError(f"{fn}: filter `{name}` must list {name.replace('_', ' ')}s from "
                                      f"{list(spec.choices)}; got {unknown}.")
     return value
 
 
-def task_clauses(f: Filter, columns: list[str], *, task: Any, manifest: dict | None, fn: str) -> list[tuple[str, list]]:
-    """The SQL of the task fields set in ``f``, compiled by the run's ``task``.
+def task_values(f: Filter, *, task: Any, manifest: dict | None, fn: str) -> dict:
+    """The task fields set in ``f``, checked against the run's ``task``'s declarations (kind and,
+    with the run's ``manifest``, choices).
 
     Raises
     ------
@@ -455,11 +463,10 @@ def task_clauses(f: Filter, columns: list[str], *, task: Any, manifest: dict | N
     """
     values = {k: v for k, v in f.task_fields.items() if v is not None}
     if not values:
-        return []
+        return {}
     if task is None:
         raise SchemaError(f"{fn}: filter field(s) {sorted(values)} need the run's task type to compile.")
-    manifest = manifest or {}
-    own = {spec.name: spec for spec in task.filter_fields(manifest)}
+    own = {spec.name: spec for spec in task.filter_fields(manifest or {})}
     foreign = sorted(set(values) - set(own))
     if foreign:
         from ..tasks.registry import TASKS
@@ -468,5 +475,4 @@ def task_clauses(f: Filter, columns: list[str], *, task: Any, manifest: dict | N
         units = sorted({t.unit for t in owners})
         raise SchemaError(f"{fn}: filters on {' or '.join(u + 's' for u in units)} ({', '.join(foreign)}) apply to "
                           f"{' or '.join(t.name for t in owners)} runs; this split is of a {task.name} run.")
-    values = {k: check_field_value(own[k], v, fn=fn) for k, v in values.items()}
-    return task.filter_clauses(values, manifest=manifest, columns=list(columns), fn=fn)
+    return {k: check_field_value(own[k], v, fn=fn) for k, v in values.items()}

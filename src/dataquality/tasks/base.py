@@ -71,7 +71,7 @@ class FilterField:
     kind : str
         What the value is: ``"text"``, ``"regex"`` (a regular expression, RE2 syntax),
         ``"labels"`` (a list of label names), ``"bool"``, ``"range"`` (``[low, high]``) or
-        ``"choice"`` (a list of values among ``choices``).
+        ``"choice"`` (one value among ``choices``, or a list of them).
     doc : str
         One line for the API docs and the console's tooltip.
     choices : tuple of str
@@ -300,6 +300,13 @@ class Task:
         if values:
             raise NotImplementedError(f"{self.name}: filter fields {sorted(values)} declared but not compiled")
         return []
+
+    def filter_columns(self, values: dict, *, manifest: dict) -> dict[str, str]:
+        """Columns the core fields read instead of their own, given the task's fields set in a
+        filter (``values``): ``{default column: column}`` among ``gold``, ``pred``,
+        ``data_error_potential``, ``confidence``, ``is_on_the_boundary``, ``likely_mislabeled``
+        (multi-label: a filter's ``task`` points them at that task's columns). Default: none."""
+        return {}
 
     def table_clause(self, table: str, values: dict, *, fn: str) -> tuple[str, list]:
         """The rows of the task table ``table`` the task's filter ``values`` select themselves

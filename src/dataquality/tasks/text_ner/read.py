@@ -45,8 +45,9 @@ def span_condition(values: dict) -> tuple[str, list]:
         clauses.append("regexp_matches(span_text, ?)")
         params.append(values["span_regex"])
     if values.get("error_type") is not None:
+        kinds = values["error_type"]
         clauses.append("list_contains(?, error_type)")
-        params.append([str(x) for x in values["error_type"]])
+        params.append([kinds] if isinstance(kinds, str) else [str(x) for x in kinds])
     if values.get("span_label") is not None:
         clauses.append("list_contains(?, label)")
         params.append([str(x) for x in values["span_label"]])
