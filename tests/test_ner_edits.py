@@ -75,7 +75,7 @@ def test_span_filter_on_a_classification_run_is_refused():
         dq.metrics.get_dataframe("p", "c", "train", filter={"span_text": "x"})
     with pytest.raises(SchemaError, match=r"filters on spans \(has_drifted_span\) apply to text_ner runs"):
         dq.metrics.get_dataframe("p", "c", "train", filter={"has_drifted_span": True})
-    with pytest.raises(ConfigurationError, match=r"`edit_action` must be one of .*\('relabel_span' applies to text_ner runs\)"):
+    with pytest.raises(ConfigurationError, match=r"`edit_action` must be one of \['relabel', .*; got 'relabel_span'\. \('relabel_span' applies to text_ner runs\.\)"):
         dq.metrics.create_edit("p", "c", "train", "relabel_span", filter={"ids": [0]}, new_label="a")
     with pytest.raises(RunNotFoundError, match=r"get_spans: split 'training' has no spans; spans exist for text_ner runs"):
         dq.metrics.get_spans("p", "c", "train")

@@ -65,7 +65,13 @@ def create(split, edit: EditRequest, filt, *, note=None, fn: str) -> dict:
     from .filters import Filter
     from .views import connect, open_view
 
-    split.task.check_edit(edit, manifest=split.manifest, fn=fn)
+    try:
+        split.task.check_edit(edit, manifest=split.manifest, fn=fn)
+    except ConfigurationError as e:
+        others = other_tasks_with_action(split.task, edit.action)
+        if not others:
+            raise
+        raise ConfigurationError(f"{e} ({edit.action!r} applies to {' and '.join(others)} runs.)") from None
     f = Filter.parse(filt, fn=fn)
     con = connect()
     try:
@@ -85,6 +91,15 @@ def create(split, edit: EditRequest, filt, *, note=None, fn: str) -> dict:
                     new_label=edit.new_label, search_string=edit.search_string,
                     text_replacement=edit.text_replacement, use_regex=edit.use_regex, note=note,
                     shift_start=edit.shift_start, shift_end=edit.shift_end)
+
+
+def other_tasks_with_action(task, action) -> list[str]:
+    """The registered task types other than ``task`` that offer the edit ``action``."""
+    from ..tasks.registry import TASKS
+
+    if not isinstance(action, str) or action in [a.name for a in task.edit_actions({})]:
+        return []
+    return [t.name for t in TASKS.values() if t is not task and action in [a.name for a in t.edit_actions({})]]
 
 
 def add_edit(run_dir: Path, *, split_key: str, action: str, filter_dict: dict, ids: list, new_label=None,

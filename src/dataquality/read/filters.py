@@ -49,6 +49,7 @@ import numpy as np
 from ..core import layout as S
 from ..exceptions import ConfigurationError, SchemaError
 from .lasso import lasso_polygons
+from .splits import column_kind
 
 
 @dataclass
@@ -337,21 +338,6 @@ def compile_filter(f: Filter, columns: list[str], *, fn: str, id_sets: dict[str,
     for name, ids in (id_sets or {}).items():
         clauses.append(ids_table(name, ids))
     return Compiled(where=" AND ".join(clauses) if clauses else "TRUE", params=params, id_tables=tables)
-
-
-def column_kind(typ) -> str | None:
-    """``"bool"``, ``"number"``, ``"string"``, ``"temporal"`` or None (lists, structs) for an Arrow type."""
-    import pyarrow as pa
-
-    if pa.types.is_boolean(typ):
-        return "bool"
-    if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ):
-        return "number"
-    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
-        return "string"
-    if pa.types.is_temporal(typ):
-        return "temporal"
-    return None  # lists and structs (NER spans)
 
 
 def fits_kind(value, kind: str | None) -> bool:

@@ -24,7 +24,7 @@ from ..exceptions import (
     ShapeError,
     SplitError,
 )
-from .views import ROW, SplitRef, ids_of, read_rows, split_at
+from .splits import ROW, SplitRef, ids_of, read_rows, split_at
 
 def root_and_key(results_dir: Path) -> tuple[Path, str]:
     """(results root, split key) of a split's results folder (``results/<key>``)."""

@@ -326,12 +326,7 @@ class Task:
 
         names = [a.name for a in self.edit_actions(manifest)]
         if edit.action not in names:
-            from .registry import TASKS
-
-            others = [t.name for t in TASKS.values() if t is not self
-                      and edit.action in [a.name for a in t.edit_actions(manifest)]]
-            extra = f" ({edit.action!r} applies to {', '.join(others)} runs)" if others else ""
-            raise ConfigurationError(f"{fn}: `edit_action` must be one of {names}{extra}; got {edit.action!r}.")
+            raise ConfigurationError(f"{fn}: `edit_action` must be one of {names}; got {edit.action!r}.")
         needs = {a.name: a.needs for a in self.edit_actions(manifest)}[edit.action]
         if needs != "label" and edit.new_label is not None:
             takes = [a.name for a in self.edit_actions(manifest) if a.needs == "label"]
