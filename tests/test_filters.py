@@ -789,3 +789,43 @@ def test_display_distribution_on_given_axes_and_unknown_column(store):
         dq.metrics.display_distribution(PROJECT, RUN, "train", column="nope", root=store)
     with pytest.raises(DataQualityError, match=r"`column` must be one of .*; got 'data_error_potential'"):
         dq.metrics.display_distribution(PROJECT, RUN, "inference", "prod", column="data_error_potential", root=store)
+
+
+# --- task fields: compiled by the run's task -----------------------------------------------------------
+
+
+def test_task_fields_compile_through_the_task_and_may_remap_core_columns():
+    import duckdb
+    import pyarrow as pa
+
+    from dataquality.read.filters import compile_filter
+    from dataquality.tasks import FilterField, get_task
+
+    base = get_task("text_classification", fn="t")
+
+    class PerTask(type(base)):  # a task whose `head` field points the label fields at its columns
+        def filter_fields(self, manifest):
+            return [FilterField("head", "choice", choices=("a", "b"))]
+
+        def filter_columns(self, values, *, manifest):
+            return {"gold": f"gold_{values['head']}", "pred": f"pred_{values['head']}"}
+
+        def filter_clauses(self, values, *, manifest, columns, fn):
+            return []
+
+    t = pa.table({"id": [0, 1, 2], "gold_a": ["x", "y", "x"], "pred_a": ["x", "x", "y"],
+                  "gold_b": ["y", "y", "y"], "pred_b": ["y", "y", "y"]})
+    con = duckdb.connect()
+    con.register("samples", t)
+
+    def ids(filt):
+        c = compile_filter(Filter(**filt), t.column_names, fn="t", task=PerTask(), manifest={})
+        return [r[0] for r in con.execute(f"SELECT id FROM samples WHERE {c.where} ORDER BY id", c.params).fetchall()]
+
+    assert ids({"head": "a", "misclassified_only": True}) == [1, 2]
+    assert ids({"head": "b", "misclassified_only": True}) == []
+    assert ids({"head": "a", "gold": ["x"]}) == [0, 2]
+    with pytest.raises(ConfigurationError, match=r"t: filter `head` must list heads from \['a', 'b'\]; got \['c'\]"):
+        compile_filter(Filter(head="c"), t.column_names, fn="t", task=PerTask(), manifest={})
+    with pytest.raises(SchemaError, match=r"t: filter field\(s\) \['head'\] need the run's task type"):
+        compile_filter(Filter(head="a"), t.column_names, fn="t")

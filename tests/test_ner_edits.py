@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import dataquality as dq
-from dataquality.exceptions import ConfigurationError, LabelError, SchemaError, SplitError
+from dataquality.exceptions import ConfigurationError, LabelError, RunNotFoundError, SchemaError, SplitError
 from test_ner_integration import labels_for, one_hot_logits, sample, tags_for
 
 P, R = "ner", "edits"
@@ -73,6 +73,12 @@ def test_span_filter_on_a_classification_run_is_refused():
     dq.finish(verbose=False)
     with pytest.raises(SchemaError, match=r"filters on spans .* apply to text_ner runs"):
         dq.metrics.get_dataframe("p", "c", "train", filter={"span_text": "x"})
+    with pytest.raises(SchemaError, match=r"filters on spans \(has_drifted_span\) apply to text_ner runs"):
+        dq.metrics.get_dataframe("p", "c", "train", filter={"has_drifted_span": True})
+    with pytest.raises(ConfigurationError, match=r"`edit_action` must be one of \['relabel', .*; got 'relabel_span'\. \('relabel_span' applies to text_ner runs\.\)"):
+        dq.metrics.create_edit("p", "c", "train", "relabel_span", filter={"ids": [0]}, new_label="a")
+    with pytest.raises(RunNotFoundError, match=r"get_spans: split 'training' has no spans; spans exist for text_ner runs"):
+        dq.metrics.get_spans("p", "c", "train")
 
 
 def test_span_edits_round_trip_and_export(ner_run, tmp_path):
@@ -124,3 +130,34 @@ def test_get_dataframe_returns_spans_on_request(ner_run):
     assert set(by_span["span_kind"]) == {"gold", "pred"}
     with pytest.raises(ConfigurationError, match=r"get_dataframe: `include_probs` applies to samples"):
         dq.metrics.get_dataframe(P, R, "train", spans=True, include_probs=True)
+
+
+def test_span_fields_are_filter_keywords_and_attributes():
+    F = dq.metrics.Filter
+    f = F(span_text="paris", error_type=["wrong_tag"], dep_min=0.1)
+    assert f.span_text == "paris" and f.error_type == ["wrong_tag"] and F().span_label is None
+    assert f.to_dict() == {"dep_min": 0.1, "span_text": "paris", "error_type": ["wrong_tag"]}
+    assert F.parse(f.to_dict(), fn="f") == f
+    with pytest.raises(AttributeError, match="no field 'nope'"):
+        F().nope
+    with pytest.raises(ConfigurationError, match=r"f: unknown filter field\(s\) \['nope'\]"):
+        F.parse(F(nope=1), fn="f")
+    with pytest.raises(ConfigurationError, match=r"filter `has_drifted_span` must be True or False"):
+        F.parse({"has_drifted_span": "yes"}, fn="f")
+
+
+def test_ner_summary_under_a_filter_counts_and_confusion_is_of_spans(ner_run):
+    m = dq.metrics
+    whole = m.get_run_summary(P, R, "train")
+    got = m.get_run_summary(P, R, "train", filter={"error_type": ["wrong_tag", "ghost_span"]})
+    assert got["n_filtered"] == 2 and {k: v for k, v in got.items() if k != "n_filtered"} == whole
+
+
+def test_sample_edits_on_ner_runs(ner_run):
+    m = dq.metrics
+    m.create_edit(P, R, "train", "delete", filter={"error_type": ["ghost_span"]})
+    m.create_edit(P, R, "train", "select_for_label", filter={"span_text": "rome"})
+    ed = m.get_edited_dataframe(P, R, "train").set_index("id")
+    assert sorted(ed.index) == [0, 1] and ed.loc[1, "selected_for_label"] and not ed.loc[0, "selected_for_label"]
+    with pytest.raises(ConfigurationError, match=r"`edit_action` must be one of \['relabel_span', .*'delete'"):
+        m.create_edit(P, R, "train", "rename", filter={"ids": [0]})

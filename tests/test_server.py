@@ -163,8 +163,10 @@ def test_projects_runs_and_run_detail(client):
     cols = {c["name"]: c for c in keys["training"]["columns"]}
     assert cols["data_error_potential"]["sortable"] and cols["source"]["meta"] and not cols["gold"]["meta"]
     assert keys["training"]["has_map"] and keys["training"]["has_embeddings"] and not keys["training"]["has_spans"]
+    assert keys["training"]["tables"] == []
     ner = ok(client.get(f"/api/runs/{PROJECT}/{NER_RUN}"))
     assert ner["tagging_schema"] == "BIO" and ner["splits"][0]["has_spans"]
+    assert ner["splits"][0]["tables"] == ["spans"]  # the task's result tables, not a file sniffed
     cols = {c["name"]: c for c in ner["splits"][0]["columns"]}
     assert not cols["gold_spans"]["sortable"]
     assert ok(client.get("/api/health"))["status"] == "ok"

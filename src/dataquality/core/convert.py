@@ -235,22 +235,6 @@ def check_probs(arr: np.ndarray, *, fn: str) -> None:
         raise SchemaError(f"{fn}: `probs` must lie in [0, 1]; got values from {float(arr.min())} to {float(arr.max())}.")
 
 
-def normalize_split(split: Any, *, fn: str) -> str:
-    """The canonical name of a split (``"train"`` -> ``"training"``); SplitError if unknown."""
-    if not isinstance(split, str) or split.lower() not in S.SPLIT_ALIASES:
-        raise SplitError(f"{fn}: `split` must be one of {sorted(S.SPLIT_ALIASES)}; got {split!r}.")
-    return S.SPLIT_ALIASES[split.lower()]
-
-
-def check_epoch(epoch: Any, *, fn: str) -> int:
-    """An epoch number as an ``int``: a non-negative integer (not a bool, not a float)."""
-    if isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, (int, np.integer)):
-        raise SplitError(f"{fn}: `epoch` must be a non-negative integer; got {epoch!r}.")
-    if epoch < 0:
-        raise SplitError(f"{fn}: `epoch` must be a non-negative integer; got {epoch}.")
-    return int(epoch)
-
-
 def check_label_list(labels: Any, *, fn: str) -> list[str]:
     """A list of label names: non-empty, unique, strings (integers become their ``str``).
 

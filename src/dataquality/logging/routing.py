@@ -10,7 +10,7 @@ from typing import Any
 
 from ..core import layout as S
 from ..core import store
-from ..core.convert import check_epoch, normalize_split
+from ..core.splits import check_epoch, normalize_split
 from ..exceptions import SplitError
 
 _MAX_ROUTES = 64  # answers kept (e.g. a new epoch number every call: keep it small)

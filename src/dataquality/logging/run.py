@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import store
-from ..core.convert import check_epoch
-from ..core.convert import normalize_split  # noqa: F401 - dq.metrics still imports it from here
+from ..core.splits import check_epoch
 from ..exceptions import ConfigurationError, RunStateError
 from ..tasks.base import Task
 from ..tasks.registry import get_task

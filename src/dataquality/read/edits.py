@@ -1,20 +1,11 @@
 """Edits: a filter plus an action, kept in an undoable list in ``<run>/edits.parquet``.
 
-An edit records the filter it was made with *and* the ids that filter selected at that moment, so
-it keeps meaning the same samples however the results change later. Actions:
-
-``relabel``           set the label to ``new_label``
-``relabel_as_pred``   set the label to the model's prediction
-``delete``            drop the samples
-``update_text``       replace ``search_string`` by ``text_replacement`` in the text (``use_regex``)
-``select_for_label``  mark the samples for (re)labelling (column ``selected_for_label``)
-
-NER (``text_ner`` runs) edits gold spans, the ones the filter's span fields select
-(``span_text``, ``span_regex``, ``error_type``, ``span_label``) in the samples it selects:
-
-``relabel_span``      set the entity type to ``new_label``
-``shift_span``        move the span's character boundaries by ``shift_start`` / ``shift_end``
-``delete_span``       remove the span
+An edit records the filter it was made with *and* what that filter selected at that moment (the
+sample ids, or the keys of what a task's action edits: NER's gold spans), so it keeps meaning the
+same samples however the results change later. The actions are the run's task's
+(``Task.edit_actions``): ``delete``, ``update_text`` and ``select_for_label`` apply here to any
+task that offers them; the task applies its own (``relabel``, ``relabel_as_pred`` for
+classification; ``relabel_span``, ``shift_span``, ``delete_span`` for NER; ``Task.apply_edit``).
 
 Edits are applied, in the order they were made and skipping undone ones, by
 :func:`apply_edits` (``dq.metrics.get_edited_dataframe`` and exports).
@@ -23,19 +14,17 @@ Edits are applied, in the order they were made and skipping undone ones, by
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..core import layout as S
 from ..core import store
-from ..exceptions import ConfigurationError, LabelError
+from ..exceptions import ConfigurationError, SplitError
+from ..tasks.base import SAMPLE_EDIT_ACTIONS, EditRequest
 
 EDITS_FILE = "edits.parquet"
-SPAN_ACTIONS = ("relabel_span", "shift_span", "delete_span")
-ACTIONS = ("relabel", "relabel_as_pred", "delete", "update_text", "select_for_label") + SPAN_ACTIONS
+SAMPLE_ACTIONS = tuple(a.name for a in SAMPLE_EDIT_ACTIONS)  # applied here, for any task offering them
 EDIT_COLUMNS = ["edit_id", "created_at", "split", "action", "filter", "ids", "new_label",
                 "search_string", "text_replacement", "use_regex", "note", "n_samples", "undone",
                 "shift_start", "shift_end"]
@@ -63,43 +52,54 @@ def _save(run_dir: Path, df) -> None:
     store.atomic_write_bytes(edits_path(run_dir), buf.getvalue())
 
 
-def validate_action(action: Any, *, labels: list[str], new_label: Any, search_string: Any,
-                    text_replacement: Any, use_regex: bool, fn: str, ner: bool = False,
-                    shift_start: Any = 0, shift_end: Any = 0) -> None:
-    allowed = ACTIONS if ner else tuple(a for a in ACTIONS if a not in SPAN_ACTIONS)
-    if action not in allowed:
-        extra = "" if ner or action not in SPAN_ACTIONS else " (span edits apply to text_ner runs)"
-        raise ConfigurationError(f"{fn}: `edit_action` must be one of {list(allowed)}{extra}; got {action!r}.")
-    if ner and action in ("relabel", "relabel_as_pred"):
-        raise ConfigurationError(f"{fn}: text_ner samples have spans, not a label: use 'relabel_span'.")
-    if action == "relabel_span":
-        from ..tasks.text_ner.ingest import entity_types_of
+def create(split, edit: EditRequest, filt, *, note=None, fn: str) -> dict:
+    """Check ``edit`` with the run's task, resolve what ``filt`` selects now and append the edit.
 
-        types = entity_types_of(labels) or []
-        if new_label not in types:
-            raise LabelError(f"{fn}: `new_label` must be one of the run's entity types {types}; got {new_label!r}.")
-        return
-    if action == "shift_span":
-        for arg, v in (("shift_start", shift_start), ("shift_end", shift_end)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise ConfigurationError(f"{fn}: `{arg}` must be an integer number of characters; got {v!r}.")
-        if shift_start == 0 and shift_end == 0:
-            raise ConfigurationError(f"{fn}: edit_action='shift_span' needs a non-zero `shift_start` or `shift_end`.")
-    if action == "relabel":
-        if new_label not in labels:
-            raise LabelError(f"{fn}: `new_label` must be one of the run's labels {labels}; got {new_label!r}.")
-    elif new_label is not None:
-        raise ConfigurationError(f"{fn}: `new_label` applies only to edit_action='relabel' or 'relabel_span'; got {new_label!r}.")
-    if action == "update_text":
-        if not isinstance(search_string, str) or not search_string:
-            raise ConfigurationError(f"{fn}: edit_action='update_text' needs a non-empty `search_string`; got {search_string!r}.")
-        if not isinstance(text_replacement, str):
-            raise ConfigurationError(f"{fn}: edit_action='update_text' needs a string `text_replacement`; got {text_replacement!r}.")
-        if use_regex:
-            try:
-                re.compile(search_string)
-            except re.error as e:
-                raise ConfigurationError(f"{fn}: `search_string` is not a valid regular expression: {e}.") from None
+    Raises
+    ------
+    ConfigurationError, LabelError
+        A bad action or argument for this task (``Task.check_edit``), or a bad filter.
+    SplitError
+        The filter selects nothing to edit.
+    """
+    from .filters import Filter
+    from .views import connect, open_view
+
+    try:
+        split.task.check_edit(edit, manifest=split.manifest, fn=fn)
+    except ConfigurationError as e:
+        others = other_tasks_with_action(split.task, edit.action)
+        if not others:
+            raise
+        raise ConfigurationError(f"{e} ({edit.action!r} applies to {' and '.join(others)} runs.)") from None
+    f = Filter.parse(filt, fn=fn)
+    con = connect()
+    try:
+        view = open_view(con, split, f, fn=fn)
+        values = {k: v for k, v in f.task_fields.items() if v is not None}
+        keys = split.task.edit_keys(edit, con, view.where, view.params, values, manifest=split.manifest,
+                                    split_key=split.key, fn=fn)
+        if keys is None:
+            q = '"' + S.ID + '"'
+            keys = [r[0] for r in con.execute(f"SELECT {q} FROM samples WHERE {view.where} ORDER BY file_row_number",
+                                              view.params).fetchall()]
+            if not keys:
+                raise SplitError(f"{fn}: the filter selects no samples of split {split.key!r}; nothing to edit.")
+    finally:
+        con.close()
+    return add_edit(split.paths.dir, split_key=split.key, action=edit.action, filter_dict=f.to_dict(), ids=keys,
+                    new_label=edit.new_label, search_string=edit.search_string,
+                    text_replacement=edit.text_replacement, use_regex=edit.use_regex, note=note,
+                    shift_start=edit.shift_start, shift_end=edit.shift_end)
+
+
+def other_tasks_with_action(task, action) -> list[str]:
+    """The registered task types other than ``task`` that offer the edit ``action``."""
+    from ..tasks.registry import TASKS
+
+    if not isinstance(action, str) or action in [a.name for a in task.edit_actions({})]:
+        return []
+    return [t.name for t in TASKS.values() if t is not task and action in [a.name for a in t.edit_actions({})]]
 
 
 def add_edit(run_dir: Path, *, split_key: str, action: str, filter_dict: dict, ids: list, new_label=None,
@@ -152,115 +152,33 @@ def redo(run_dir: Path, edit_id: int, *, fn: str) -> dict:
     return df[m].iloc[0].to_dict()
 
 
-def apply_edits(df, edits, split_key: str):
-    """Apply the active edits of ``split_key`` to a samples DataFrame (columns id, text, gold, pred...).
+def apply_edits(df, edits, split_key: str, task):
+    """Apply the active edits of ``split_key`` to a samples DataFrame of a run of ``task``.
 
-    Returns a new DataFrame with deleted rows dropped, labels and texts changed, and boolean
-    columns ``edited`` and ``selected_for_label``.
+    Returns a new DataFrame with deleted rows dropped, the task's edits applied (labels, spans),
+    texts changed, and boolean columns ``edited`` and ``selected_for_label``.
     """
-    out = df.copy()
-    if "gold_spans" in out.columns:  # NER: plain lists of span dicts, edited or not
-        out["gold_spans"] = [[dict(sp) for sp in v] if v is not None else [] for v in out["gold_spans"]]
+    out = task.begin_edits(df.copy())
     out["edited"] = False
     out["selected_for_label"] = False
     todo = edits[(edits["split"] == split_key) & ~edits["undone"].astype(bool)].sort_values("edit_id")
     keep = np.ones(len(out), dtype=bool)
     for e in todo.itertuples():
         ids = json.loads(e.ids)
-        if e.action in SPAN_ACTIONS:
-            _apply_span_edit(out, e, ids)
+        if e.action not in SAMPLE_ACTIONS:
+            task.apply_edit(out, e, ids, keep)
             continue
         m = out[S.ID].isin(ids).to_numpy() & keep
         if not m.any():
             continue
         if e.action == "delete":
             keep &= ~m
-        elif e.action == "relabel":
-            out.loc[m, S.GOLD] = e.new_label
-        elif e.action == "relabel_as_pred":
-            out.loc[m, S.GOLD] = out.loc[m, S.PRED]
         elif e.action == "update_text":
-            if e.use_regex:
-                out.loc[m, S.TEXT] = out.loc[m, S.TEXT].str.replace(e.search_string, e.text_replacement, regex=True)
-            else:
-                out.loc[m, S.TEXT] = out.loc[m, S.TEXT].str.replace(e.search_string, e.text_replacement, regex=False)
+            out.loc[m, S.TEXT] = out.loc[m, S.TEXT].str.replace(e.search_string, e.text_replacement,
+                                                                regex=bool(e.use_regex))
         elif e.action == "select_for_label":
             out.loc[m, "selected_for_label"] = True
         if e.action != "select_for_label":
             out.loc[m, "edited"] = True
-    if S.GOLD in out.columns and "is_misclassified" in out.columns:
-        out["is_misclassified"] = out[S.GOLD].notna() & (out[S.GOLD] != out[S.PRED])
+    out = task.end_edits(out)
     return out[keep].reset_index(drop=True)
-
-
-def original_schema(df, *, has_labels: bool, meta: list[str]):
-    """The columns a user logged: id, text, [text_pair], label, meta columns."""
-    cols = [S.ID, S.TEXT] + ([S.TEXT_PAIR] if S.TEXT_PAIR in df.columns else [])
-    if "gold_spans" in df.columns:  # NER: the character spans, as logged
-        out = df[cols + (["gold_spans"] if has_labels else [])].copy()
-        for m in meta:
-            out[m] = df[m]
-        return out
-    out = df[cols].copy()
-    if has_labels or df[S.GOLD].notna().any():
-        out["label"] = df[S.GOLD]
-    for m in meta:
-        out[m] = df[m]
-    return out
-
-
-def write_table(df, path: Path, fmt: str | None, *, fn: str) -> Path:
-    """Write ``df`` as CSV, Parquet or JSON lines (by ``fmt`` or the file suffix)."""
-    path = Path(path)
-    fmt = (fmt or path.suffix.lstrip(".")).lower()
-    if fmt in ("jsonl", "ndjson"):
-        fmt = "jsonl"
-    if fmt not in ("csv", "parquet", "jsonl"):
-        raise ConfigurationError(f"{fn}: export format must be 'csv', 'parquet' or 'jsonl' (or a path with that suffix); got {fmt!r}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{S.TMP_PREFIX}{path.name}")
-    if fmt == "csv":
-        df.to_csv(tmp, index=False)
-    elif fmt == "parquet":
-        df.to_parquet(tmp, index=False)
-    else:
-        df.to_json(tmp, orient="records", lines=True, force_ascii=False)
-    tmp.replace(path)
-    return path
-
-
-def _apply_span_edit(out, e, keys: list) -> None:
-    """Apply a span edit to the ``gold_spans`` column; ``keys`` are ``[id, start, end]`` of spans."""
-    if "gold_spans" not in out.columns:
-        return
-    by_id: dict = {}
-    for sid, start, end in keys:
-        by_id.setdefault(sid, set()).add((int(start), int(end)))
-    pos = {sid: i for i, sid in enumerate(out[S.ID].tolist())}
-    for sid, targets in by_id.items():
-        i = pos.get(sid)
-        if i is None:
-            continue
-        spans = [dict(sp) for sp in (out.at[i, "gold_spans"] if out.at[i, "gold_spans"] is not None else [])]
-        text = out.at[i, S.TEXT]
-        new = []
-        changed = False
-        for sp in spans:
-            if (int(sp["start"]), int(sp["end"])) not in targets:
-                new.append(sp)
-                continue
-            changed = True
-            if e.action == "delete_span":
-                continue
-            if e.action == "relabel_span":
-                sp["label"] = e.new_label
-            elif e.action == "shift_span":
-                a = int(sp["start"]) + int(getattr(e, "shift_start", 0) or 0)
-                b = int(sp["end"]) + int(getattr(e, "shift_end", 0) or 0)
-                if not 0 <= a < b <= len(text):
-                    continue  # a shift off the text or to nothing removes the span
-                sp["start"], sp["end"] = a, b
-            new.append(sp)
-        if changed:
-            out.at[i, "gold_spans"] = new
-            out.at[i, "edited"] = True

@@ -7,8 +7,11 @@ Needs the ``console`` extra (``pip install 'dataquality[console]'``). Nothing he
   OpenAPI at ``/api/openapi.json``, docs at ``/api/docs``).
 - :func:`dataquality.server.runner.serve` serves it in the foreground (``dq serve``);
   :func:`dataquality.server.runner.start_background` on a thread (``dq.show()``).
-- :mod:`dataquality.server.queries` holds the SQL: keyset pages, counts, confusion matrices,
-  matching rows, histograms, the Arrow map payload.
+- :mod:`dataquality.server.queries` holds the console's SQL: keyset pages, counts, matching rows,
+  histograms, the Arrow map payload; over the views of :mod:`dataquality.read.views`, the one way
+  the package opens a split (the summary and confusion matrix come from
+  :mod:`dataquality.read.summary`, which asks the run's task).
+- :mod:`dataquality.server.site` serves the built front end and the offline API docs.
 """
 
 from __future__ import annotations

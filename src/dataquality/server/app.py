@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Body, FastAPI, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
@@ -35,12 +35,14 @@ from ..exceptions import (
     RunNotFoundError,
     RunStateError,
 )
+from ..read import summary as RS
+from ..read import views as V
 from . import queries as Q
+from .site import mount_front_end, mount_offline_docs, offline_docs_assets
 
 FILTER_DOC = ('The global filter: a JSON object of `Filter` fields, e.g. `{"gold": ["positive"], "dep_min": 0.5}` '
               "(URL-encoded). Empty or absent: every sample.")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
-STATIC = Path(__file__).with_name("static")
 
 
 def _clean(v):
@@ -123,9 +125,9 @@ def create_app(root: str | os.PathLike | None = None, *, token: str | None = Non
 
     root_path = store.root_dir(root)
     app = FastAPI(title="dataquality console API", version=__version__, default_response_class=DQJSONResponse,
-                  openapi_url="/api/openapi.json", docs_url=None if _offline_docs_assets() else "/api/docs",
+                  openapi_url="/api/openapi.json", docs_url=None if offline_docs_assets() else "/api/docs",
                   redoc_url=None, description=__doc__)
-    _mount_offline_docs(app)
+    mount_offline_docs(app)
     app.state.root = root_path
     app.state.db = duckdb.connect()  # each request works on its own cursor of this database
     app.state.map_cache = {}
@@ -178,7 +180,7 @@ def create_app(root: str | os.PathLike | None = None, *, token: str | None = Non
         return DQJSONResponse({"error": "QueryError", "detail": f"The query could not run: {exc}"}, status_code=400)
 
     app.include_router(_router(app), prefix="/api")
-    _mount_front_end(app)
+    mount_front_end(app)
     return app
 
 
@@ -188,20 +190,19 @@ def _router(app: FastAPI) -> APIRouter:
     def root():
         return app.state.root
 
-    def results_dir(project: str, run: str, split: str, inference_name: str, fn: str):
-        paths, manifest, key, d = M._results_dir(project, run, split, inference_name, fn=fn, root=root())
-        return paths, manifest, key, d
+    def open_split(project: str, run: str, split: str, inference_name: str, fn: str) -> V.SplitRef:
+        return V.open_split(project, run, split, inference_name, fn=fn, root=root())
 
     def cursor():
         return app.state.db.cursor()
 
     def run_query(fn_name: str, project, run, split, inference_name, body):
-        """Call ``body(con, manifest, key, d)`` on a fresh cursor."""
+        """Call ``body(con, split, fn)`` on a fresh cursor."""
         fn = f"console {fn_name}"
-        _, manifest, key, d = results_dir(project, run, split, inference_name, fn)
+        sp = open_split(project, run, split, inference_name, fn)
         con = cursor()
         try:
-            return body(con, manifest, key, d, fn)
+            return body(con, sp, fn)
         finally:
             con.close()
 
@@ -232,26 +233,26 @@ def _router(app: FastAPI) -> APIRouter:
     @r.get("/runs/{project}/{run}", tags=["runs"], summary="A run: task, labels, status and its splits with columns")
     def run_detail(project: str, run: str):
         fn = "console run"
-        paths, manifest = store.find_run(project, run, fn=fn, root=root())
+        paths, manifest, task = V.open_run(project, run, fn=fn, root=root())
         summary = store.read_json(paths.summary) if paths.summary.exists() else {"splits": {}}
+        tables = task.result_tables(manifest)
         splits = []
         for key in sorted(manifest.get("results", {})):
-            d = paths.results(key)
-            if not (d / S.SAMPLES_FILE).exists():
+            sp = V.split_at(paths, manifest, task, key)
+            if not sp.samples_path.exists():
                 continue
             s = summary.get("splits", {}).get(key, {})
             name, _, inf = key.partition("/")
-            cols = Q.column_info(d)
+            cols = V.column_info(sp)
             names = {c["name"] for c in cols}
             splits.append({
-                "key": key, "split": name, "inference_name": inf or None, "n_samples": Q.n_rows(d),
+                "key": key, "split": name, "inference_name": inf or None, "n_samples": V.n_rows(sp),
                 "epochs": s.get("epochs"), "columns": cols,
-                "has_map": {"x", "y"} <= names, "has_embeddings": (d / S.EMBEDDINGS_FILE).exists(),
-                "has_spans": (d / Q.SPANS_FILE).exists(),
+                "has_map": {"x", "y"} <= names, "has_embeddings": (sp.dir / S.EMBEDDINGS_FILE).exists(),
+                "tables": [t for t in tables if sp.table_path(t) is not None],
+                "has_spans": sp.table_path("spans") is not None,
             })
-        from ..tasks import get_task
-
-        caps = get_task(manifest.get("task_type"), fn=fn).capabilities(manifest).to_json()
+        caps = task.capabilities(manifest).to_json()
         return {"project_name": project, "run_name": run, "task_type": manifest.get("task_type"),
                 "capabilities": caps, "status": manifest.get("status"), "labels": manifest.get("labels"),
                 "tagging_schema": manifest.get("tagging_schema"), "created_at": manifest.get("created_at"),
@@ -263,26 +264,17 @@ def _router(app: FastAPI) -> APIRouter:
            summary="Metrics, confusion matrix, per-class, DEP thresholds, alerts, clusters (and drift for inference)")
     def summary(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER):
         fn = "console summary"
-        paths, manifest, key, d = results_dir(project, run, split, inference_name, fn)
-        f = Q.parse_filter(filter, fn=fn)
-        names = {c["name"] for c in Q.column_info(d)}
-        per_sample = S.GOLD in names  # NER splits: the stored span-level summary; the filter only counts
-        out = M.get_run_summary(project, run, split, inference_name,
-                                filter=None if f.is_empty() or not per_sample else f, root=root())
-        if not f.is_empty() and not per_sample:
-            con = cursor()
-            try:
-                out["n_filtered"] = Q.count(con, d, f, fn=fn)
-            finally:
-                con.close()
-        sig = M._split_summary(paths, key, fn).get("signals", {})
-        out.update({"key": key, "labels": manifest.get("labels"), "task_type": manifest.get("task_type")})
+        sp = open_split(project, run, split, inference_name, fn)
+        f = V.parse_filter(filter, fn=fn)
+        out = RS.run_summary(sp, None if f.is_empty() else f, fn=fn)
+        sig = RS.split_summary(sp, fn=fn).get("signals", {})
+        out.update({"key": sp.key, "labels": sp.manifest.get("labels"), "task_type": sp.manifest.get("task_type")})
         for extra in ("drift", "flags", "map", "training_dynamics"):
             if extra in sig and extra not in out:
                 out[extra] = sig[extra]
-        if not f.is_empty() and per_sample:
-            # the split's alerts and clusters stay listed under a filter (they are of the whole split)
-            whole = M.get_run_summary(project, run, split, inference_name, root=root())
+        if not f.is_empty() and "n_filtered" not in out:
+            # recomputed under the filter: the split's alerts and clusters stay listed (they are of the whole split)
+            whole = RS.run_summary(sp, None, fn=fn)
             out["split_wide"] = [k for k in ("alerts", "clusters") if k in whole and k not in out]
             for k in out["split_wide"]:
                 out[k] = whole[k]
@@ -291,12 +283,12 @@ def _router(app: FastAPI) -> APIRouter:
     @r.get(split_path + "/confusion", tags=["split"], summary="Confusion matrix of the filtered rows (NER: of spans)")
     def confusion(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER):
         return run_query("confusion", project, run, split, inference_name,
-                         lambda con, m, key, d, fn: Q.confusion(con, d, filter, m.get("labels") or [], fn=fn))
+                         lambda con, sp, fn: RS.confusion(con, sp, V.parse_filter(filter, fn=fn), fn=fn))
 
     @r.get(split_path + "/metrics", tags=["split"], summary="Metrics by category: gold, pred or a meta column")
     def metrics(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER,
                 category: str = Query("gold", description="`gold`, `pred` or a meta column")):
-        f = Q.parse_filter(filter, fn="console metrics")
+        f = V.parse_filter(filter, fn="console metrics")
         df = M.get_metrics(project, run, split, inference_name, category=category,
                            filter=None if f.is_empty() else f, root=root())
         return {"category": category, "rows": _records(df)}
@@ -308,7 +300,7 @@ def _router(app: FastAPI) -> APIRouter:
                   lo: float | None = Query(None, description="Lower edge (default the column's minimum over the split)"),
                   hi: float | None = Query(None, description="Upper edge (default the column's maximum over the split)")):
         return run_query("histogram", project, run, split, inference_name,
-                         lambda con, m, key, d, fn: Q.histogram(con, d, filter, column, fn=fn, bins=bins, lo=lo, hi=hi))
+                         lambda con, sp, fn: Q.histogram(con, sp, filter, column, fn=fn, bins=bins, lo=lo, hi=hi))
 
     # -- per split: rows ---------------------------------------------------------------------------
 
@@ -322,12 +314,12 @@ def _router(app: FastAPI) -> APIRouter:
                 columns: str | None = Query(None, description="Comma-separated columns to return (default all)")):
         cols = [c for c in columns.split(",") if c] if columns else None
 
-        def body(con, m, key, d, fn):
-            if sort == Q.DEP and Q.DEP not in {c["name"] for c in Q.column_info(d)}:
+        def body(con, sp, fn):
+            if sort == Q.DEP and Q.DEP not in V.schema_of(sp).names:
                 s = S.CONFIDENCE
             else:
                 s = sort
-            return Q.page(con, d, filter, fn=fn, sort=s, descending=order == "desc", limit=limit,
+            return Q.page(con, sp, filter, fn=fn, sort=s, descending=order == "desc", limit=limit,
                           cursor=cursor_, columns=cols, cache=app.state.tables)
 
         return run_query("samples", project, run, split, inference_name, body)
@@ -335,7 +327,7 @@ def _router(app: FastAPI) -> APIRouter:
     @r.get(split_path + "/count", tags=["split"], summary="How many samples the filter selects (and the total)")
     def count(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER):
         return run_query("count", project, run, split, inference_name,
-                         lambda con, m, key, d, fn: {"count": Q.count(con, d, filter, fn=fn), "total": Q.n_rows(d)})
+                         lambda con, sp, fn: {"count": Q.count(con, sp, filter, fn=fn), "total": V.n_rows(sp)})
 
     @r.get(split_path + "/ids", tags=["split"],
            summary="Rows and ids the filter selects (map highlights); Arrow stream or JSON",
@@ -343,7 +335,7 @@ def _router(app: FastAPI) -> APIRouter:
     def ids(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER,
             format: str = Query("arrow", pattern="^(arrow|json)$")):
         table = run_query("ids", project, run, split, inference_name,
-                          lambda con, m, key, d, fn: Q.matching(con, d, filter, fn=fn))
+                          lambda con, sp, fn: Q.matching(con, sp, filter, fn=fn))
         if format == "json":
             return {"count": table.num_rows, "rows": table.column("row").to_pylist(),
                     "ids": table.column("id").to_pylist()}
@@ -354,20 +346,20 @@ def _router(app: FastAPI) -> APIRouter:
              rows: str = Query(..., description="JSON list of row numbers (≤ 1000)"),
              columns: str | None = Query(None, description="Comma-separated columns (default all)")):
         fn = "console rows"
-        _, _, _, d = results_dir(project, run, split, inference_name, fn)
+        sp = open_split(project, run, split, inference_name, fn)
         want = _int_list(rows, fn=fn, arg="rows", limit=1000)
-        n = Q.n_rows(d)
+        n = V.n_rows(sp)
         bad = [x for x in want if not 0 <= x < n]
         if bad:
             raise RunNotFoundError(f"{fn}: `rows` {bad[:10]} are outside this split's {n} rows.")
-        names = [c["name"] for c in Q.column_info(d)]
+        names = V.schema_of(sp).names
         cols = list(dict.fromkeys([S.ID, *[c for c in columns.split(",") if c]])) if columns else names
         unknown = [c for c in cols if c not in names]
         if unknown:
             raise ConfigurationError(f"{fn}: `columns` names {unknown}, not columns of this split; columns: {sorted(names)}.")
         con = cursor()
         try:
-            out = Q.fetch_rows(con, d, want, cols, app.state.tables)
+            out = Q.fetch_rows(con, sp, want, cols, app.state.tables)
         finally:
             con.close()
         for rec, r in zip(out, want):
@@ -380,13 +372,13 @@ def _router(app: FastAPI) -> APIRouter:
     def map_(project: str, run: str, split: str, inference_name: str = IN,
              include_ids: bool = Query(False, description="Add an `id` column")):
         fn = "console map"
-        _, manifest, key, d = results_dir(project, run, split, inference_name, fn)
-        st = (d / S.SAMPLES_FILE).stat()
-        ck = (str(d), st.st_mtime_ns, st.st_size, include_ids)
+        sp = open_split(project, run, split, inference_name, fn)
+        st = sp.samples_path.stat()
+        ck = (str(sp.dir), st.st_mtime_ns, st.st_size, include_ids)
         cache = app.state.map_cache
         body = cache.get(ck)
         if body is None:
-            body = Q.to_ipc_stream(Q.map_table(d, manifest.get("labels") or [], fn=fn, include_ids=include_ids))
+            body = Q.to_ipc_stream(Q.map_table(sp, sp.manifest.get("labels") or [], fn=fn, include_ids=include_ids))
             if len(cache) >= 4:
                 cache.pop(next(iter(cache)))
             cache[ck] = body
@@ -399,17 +391,15 @@ def _router(app: FastAPI) -> APIRouter:
                 k: int = Query(10, ge=1, le=1000),
                 splits: str | None = Query(None, description="Comma-separated split keys to search (default this one)")):
         fn = "console similar"
-        _, _, _, d = results_dir(project, run, split, inference_name, fn)
+        sp = open_split(project, run, split, inference_name, fn)
         if (ids is None) == (row is None):
             raise ConfigurationError(f"{fn}: pass exactly one of `ids` (a JSON list) or `row`.")
         if row is not None:
             import numpy as np
 
-            from ..read.select import read_rows
-
-            if row >= Q.n_rows(d):
-                raise RunNotFoundError(f"{fn}: `row` {row} is outside this split's {Q.n_rows(d)} rows.")
-            anchors = read_rows(d, np.array([row]), [S.ID])[S.ID].tolist()
+            if row >= V.n_rows(sp):
+                raise RunNotFoundError(f"{fn}: `row` {row} is outside this split's {V.n_rows(sp)} rows.")
+            anchors = V.read_rows(sp, np.array([row]), [S.ID])[S.ID].tolist()
         else:
             anchors = _json_list(ids, fn=fn, arg="ids")
         keys = [s for s in splits.split(",") if s] if splits else None
@@ -420,7 +410,7 @@ def _router(app: FastAPI) -> APIRouter:
     @r.get(split_path + "/spans", tags=["split"], summary="NER: gold and predicted spans of the filtered samples")
     def spans(project: str, run: str, split: str, inference_name: str = IN, filter: str | None = FILTER,
               limit: int = Query(5000, ge=1, le=100_000)):
-        f = Q.parse_filter(filter, fn="console spans")
+        f = V.parse_filter(filter, fn="console spans")
         df = M.get_spans(project, run, split, inference_name, filter=f, root=root())
         return {"n": int(len(df)), "truncated": len(df) > limit, "rows": _records(df.head(limit))}
 
@@ -456,8 +446,8 @@ def _router(app: FastAPI) -> APIRouter:
                edited: bool = Query(True, description="Apply the run's active edits"),
                include_signals: bool = Query(False, description="Keep every column, not only the logged schema")):
         fn = "console export"
-        _, _, key, _ = results_dir(project, run, split, inference_name, fn)
-        f = Q.parse_filter(filter, fn=fn)
+        key = open_split(project, run, split, inference_name, fn).key
+        f = V.parse_filter(filter, fn=fn)
         tmp = Path(tempfile.mkdtemp(prefix="dq-export-"))
         name = f"{project}-{run}-{key.replace('/', '-')}.{format}"
         try:
@@ -508,59 +498,3 @@ def _int_list(value: str, *, fn: str, arg: str, limit: int) -> list[int]:
     if len(v) > limit:
         raise ConfigurationError(f"{fn}: `{arg}` lists {len(v)} values; at most {limit} per request.")
     return v
-
-
-PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>dataquality console</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 3em auto">
-<h1>dataquality console</h1>
-<p>The API is running. The built web front end is not part of this installation yet.</p>
-<p>API documentation: <a href="/api/docs">/api/docs</a> &middot; schema: <a href="/api/openapi.json">/api/openapi.json</a>
-&middot; runs: <a href="/api/runs">/api/runs</a></p>
-</body></html>"""
-
-
-def _offline_docs_assets() -> Path | None:
-    """Swagger UI's files from the ``fastapi-offline`` package (the ``console`` extra), so the API
-    docs page works with no internet; None when it is not installed (FastAPI's page, which loads
-    Swagger UI from a CDN, is served instead)."""
-    try:
-        import fastapi_offline
-    except ImportError:
-        return None
-    d = Path(fastapi_offline.__file__).with_name("static")
-    return d if (d / "swagger-ui-bundle.js").exists() else None
-
-
-def _mount_offline_docs(app: FastAPI) -> None:
-    assets = _offline_docs_assets()
-    if assets is None:
-        return
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.staticfiles import StaticFiles
-
-    app.mount("/api/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
-
-    @app.get("/api/docs", include_in_schema=False)
-    def docs():
-        return get_swagger_ui_html(openapi_url="/api/openapi.json", title=f"{app.title} - docs",
-                                   swagger_js_url="/api/docs-assets/swagger-ui-bundle.js",
-                                   swagger_css_url="/api/docs-assets/swagger-ui.css",
-                                   swagger_favicon_url="/api/docs-assets/favicon.png")
-
-
-def _mount_front_end(app: FastAPI) -> None:
-    """Serve the built single-page app from ``server/static`` when it is there (any path outside
-    ``/api`` that is not a file gets ``index.html``: the app routes on the client), else a page
-    pointing at the API docs."""
-    index = STATIC / "index.html"
-
-    @app.get("/{path:path}", include_in_schema=False)
-    def front_end(path: str):
-        if path.startswith("api/") or path == "api":
-            return DQJSONResponse({"error": "NotFound", "detail": f"No API route /{path}; see /api/docs."}, status_code=404)
-        if index.exists():
-            candidate = (STATIC / path).resolve()
-            if path and candidate.is_file() and STATIC.resolve() in candidate.parents:
-                return FileResponse(candidate)
-            return FileResponse(index, media_type="text/html")
-        return HTMLResponse(PLACEHOLDER)

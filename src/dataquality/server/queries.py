@@ -1,10 +1,11 @@
-"""The console's queries over one split's ``samples.parquet``: keyset pages, counts, the confusion
-matrix of filtered rows, matching rows, histograms and the binary map payload.
+"""The console's queries over one split: keyset pages, counts, matching rows, histograms and the
+binary map payload (the confusion matrix is :func:`dataquality.read.summary.confusion`).
 
 Every function takes a DuckDB cursor that the caller opened for one request (a cursor of the app's
-in-memory database: cheap, and its registered views are its own) and closes afterwards. Filters
-compile through :func:`dataquality.read.filters.compile_filter` to parameterised SQL; the only names
-put into SQL text are column names checked against the file's schema and quoted.
+in-memory database: cheap, and its registered views are its own) and closes afterwards, and the
+split (:class:`dataquality.read.views.SplitRef`). The split's views and the filter come from
+:func:`dataquality.read.views.open_view`, the one way the package opens a split in DuckDB; the only
+names put into SQL text are column names checked against the file's schema and quoted.
 
 Keyset paging
 -------------
@@ -21,7 +22,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,106 +29,16 @@ import numpy as np
 
 from ..core import layout as S
 from ..exceptions import ConfigurationError, SchemaError
-from ..read.filters import Filter, _quote, compile_filter
-from ..read.select import _kind
+from ..read.filters import quote as _quote
+from ..read.views import SplitRef, column_info, fetch_arrow, n_rows, open_view, parse_filter, schema_of
+from ..read.views import column_kind as _kind
+
+__all__ = ["column_info", "n_rows", "parse_filter"]  # re-exported for the app
 
 DEP = "data_error_potential"
-SPANS_FILE = "spans.parquet"
 MAX_PAGE = 1000
 MAP_COLUMNS = ("x", "y", "gold", "pred", "dep", "cluster")
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
-
-
-def column_info(results_dir: Path) -> list[dict]:
-    """Each column of the split: ``name``, arrow ``type``, ``kind`` (number, string, bool,
-    temporal or null for nested), ``sortable`` and ``meta`` (a column the user logged)."""
-    import pyarrow.parquet as pq
-
-    schema = pq.read_schema(results_dir / S.SAMPLES_FILE)
-    out = []
-    for f in schema:
-        k = _kind(f.type)
-        out.append({"name": f.name, "type": str(f.type), "kind": k,
-                    "sortable": k in ("number", "string", "bool", "temporal"),
-                    "meta": f.name not in S.RESERVED_COLUMNS})
-    return out
-
-
-def n_rows(results_dir: Path) -> int:
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(results_dir / S.SAMPLES_FILE).metadata.num_rows
-
-
-@dataclass
-class View:
-    """A filter compiled against a split and the views it needs, registered on one cursor."""
-
-    where: str
-    params: list
-    columns: list[str]  # columns of the ``samples`` view (``file_row_number`` and ``similarity`` included)
-    similarity: bool  # ``similar_to`` added a ``similarity`` column
-
-
-def parse_filter(value: Filter | dict | str | None, *, fn: str) -> Filter:
-    """A :class:`Filter` from a JSON string (the ``filter`` query parameter), a dict or None."""
-    if isinstance(value, str):
-        if not value.strip():
-            return Filter()
-        try:
-            value = json.loads(value)
-        except ValueError as e:
-            raise ConfigurationError(f"{fn}: `filter` must be a JSON object of filter fields, e.g. "
-                                     f'{{"gold": ["positive"]}}; got {value[:200]!r} ({e}).') from None
-        if value is not None and not isinstance(value, dict):
-            raise ConfigurationError(f"{fn}: `filter` must be a JSON object of filter fields; got {type(value).__name__}.")
-    return Filter.parse(value, fn=fn)
-
-
-def open_view(con, results_dir: Path, filt: Filter | dict | str | None, *, fn: str) -> View:
-    """Register ``samples`` (and ``spans``, id tables) on ``con`` and compile ``filt`` over them.
-
-    The parts of a filter that are not SQL (``lasso`` on the map, ``similar_to``) are resolved to
-    ids by :func:`dataquality.read.select.select`; ``similar_to`` also adds a ``similarity`` column.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from ..read.select import _check_value_types, select
-
-    f = parse_filter(filt, fn=fn)
-    path = results_dir / S.SAMPLES_FILE
-    schema = pq.read_schema(path)
-    _check_value_types(f, schema, fn)
-    id_sets: dict[str, Any] = {}
-    sim = None
-    if f.lasso is not None or f.similar_to is not None:
-        resolved = select(results_dir, Filter(lasso=f.lasso, similar_to=f.similar_to), fn=fn, columns=[S.ID])
-        id_sets["resolved"] = resolved[S.ID].to_numpy()
-        if f.similar_to is not None:
-            sim = pa.Table.from_pandas(resolved[[S.ID, "similarity"]], preserve_index=False)
-        f = replace(f, lasso=None, similar_to=None)
-    compiled = compile_filter(f, schema.names, fn=fn, id_sets=id_sets)
-    src = con.read_parquet(str(path), file_row_number=True)
-    cols = schema.names + ["file_row_number"]
-    if sim is not None:
-        con.register("_dq_src", src)
-        con.register("_dq_sim", sim)
-        con.register("samples", con.sql("SELECT _dq_src.*, _dq_sim.similarity FROM _dq_src LEFT JOIN _dq_sim USING (id)"))
-        cols.append("similarity")
-    else:
-        con.register("samples", src)
-    spans = results_dir / SPANS_FILE
-    if spans.exists():
-        con.register("spans", con.read_parquet(str(spans)))
-    for name, table in compiled.id_tables.items():
-        con.register(name, table)
-    return View(compiled.where, list(compiled.params), cols, sim is not None)
-
-
-def _fetch(rel):
-    fetch = getattr(rel, "to_arrow_table", None) or rel.arrow  # duckdb 2 / 1.x
-    return fetch()
 
 
 # -- keyset pages ----------------------------------------------------------------------------------
@@ -218,25 +128,25 @@ class TableCache:
             return t
 
 
-def fetch_rows(con, results_dir: Path, rows: list[int], columns: list[str], cache: TableCache | None):
+def fetch_rows(con, split: SplitRef, rows: list[int], columns: list[str], cache: TableCache | None):
     """``columns`` of the given rows of the split, in the order of ``rows``, as a list of dicts
     (from the in-memory table when ``cache`` holds it, else one DuckDB query)."""
     import pyarrow as pa
 
     if not rows:
         return []
-    t = cache.get(results_dir / S.SAMPLES_FILE) if cache is not None else None
+    t = cache.get(split.samples_path) if cache is not None else None
     if t is not None:
         return t.select(columns).take(pa.array(rows, pa.int64())).to_pylist()
-    path = results_dir / S.SAMPLES_FILE
+    path = split.samples_path
     select = ", ".join(_quote(c) for c in columns)
-    got = _fetch(con.sql(f"SELECT {select}, file_row_number AS _dq_r FROM read_parquet(?, file_row_number=true) "
+    got = fetch_arrow(con.sql(f"SELECT {select}, file_row_number AS _dq_r FROM read_parquet(?, file_row_number=true) "
                          f"WHERE file_row_number IN (SELECT unnest(?))", params=[str(path), list(rows)])).to_pylist()
     by_row = {r.pop("_dq_r"): r for r in got}
     return [by_row[r] for r in rows]
 
 
-def page(con, results_dir: Path, filt, *, fn: str, sort: str = DEP, descending: bool = True,
+def page(con, split: SplitRef, filt, *, fn: str, sort: str = DEP, descending: bool = True,
          limit: int = 50, cursor: str | None = None, columns: list[str] | None = None,
          cache: TableCache | None = None) -> dict:
     """One page of the rows matching ``filt``, ordered by ``sort`` then row number.
@@ -266,12 +176,10 @@ def page(con, results_dir: Path, filt, *, fn: str, sort: str = DEP, descending: 
         ``rows`` (list of dicts, each with ``_row``, its row in the split's arrays and the map),
         ``next_cursor`` (None after the last page), ``sort``, ``descending``, ``limit``.
     """
-    import pyarrow.parquet as pq
-
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
         raise ConfigurationError(f"{fn}: `limit` must be an integer in [1, {MAX_PAGE}]; got {limit!r}.")
-    view = open_view(con, results_dir, filt, fn=fn)
-    schema = pq.read_schema(results_dir / S.SAMPLES_FILE)
+    view = open_view(con, split, parse_filter(filt, fn=fn), fn=fn)
+    schema = schema_of(split)
     types = {f.name: f.type for f in schema}
     if view.similarity:
         import pyarrow as pa
@@ -301,7 +209,7 @@ def page(con, results_dir: Path, filt, *, fn: str, sort: str = DEP, descending: 
     head = con.execute(sql, params + [limit + 1]).fetchall()
     more = len(head) > limit
     head = head[:limit]
-    rows = fetch_rows(con, results_dir, [int(h[0]) for h in head], [c for c in wanted if c != "similarity"], cache)
+    rows = fetch_rows(con, split, [int(h[0]) for h in head], [c for c in wanted if c != "similarity"], cache)
     for rec, h in zip(rows, head):
         rec["_row"] = int(h[0])
         if view.similarity and "similarity" in wanted:
@@ -313,71 +221,33 @@ def page(con, results_dir: Path, filt, *, fn: str, sort: str = DEP, descending: 
 # -- counts, confusion, matching rows, histograms -----------------------------------------------------
 
 
-def count(con, results_dir: Path, filt, *, fn: str) -> int:
-    view = open_view(con, results_dir, filt, fn=fn)
+def count(con, split: SplitRef, filt, *, fn: str) -> int:
+    view = open_view(con, split, parse_filter(filt, fn=fn), fn=fn)
     return int(con.execute(f"SELECT count(*) FROM samples WHERE {view.where}", view.params).fetchall()[0][0])
 
 
-def confusion(con, results_dir: Path, filt, labels: list[str], *, fn: str) -> dict:
-    """Confusion matrix (rows gold, columns pred, in label order) of the rows matching ``filt``.
-
-    NER splits (no sample-level gold/pred) get the span-level matrix over entity types plus
-    ``"O"``: each gold span against the type of the predicted span it matched (``"O"`` when
-    missed), and each ghost predicted span as ``("O", its type)``.
-    """
-    view = open_view(con, results_dir, filt, fn=fn)
-    if S.GOLD in view.columns and S.PRED in view.columns:
-        sql = (f"SELECT {_quote(S.GOLD)}, {_quote(S.PRED)}, count(*) FROM samples WHERE {view.where} "
-               f"AND {_quote(S.GOLD)} IS NOT NULL GROUP BY ALL")
-        axis = list(labels)
-        pairs = con.execute(sql, view.params).fetchall()
-        level = "sample"
-    elif "pred_spans" in view.columns and (results_dir / SPANS_FILE).exists():
-        sql = (f"SELECT CASE WHEN span_kind = 'gold' THEN label ELSE 'O' END, "
-               f"CASE WHEN span_kind = 'gold' THEN coalesce(matched_label, 'O') ELSE label END, count(*) "
-               f"FROM spans WHERE id IN (SELECT id FROM samples WHERE {view.where}) "
-               f"AND (span_kind = 'gold' OR error_type = 'ghost_span') GROUP BY ALL")
-        pairs = con.execute(sql, view.params).fetchall()
-        types = sorted({t for g, p, _ in pairs for t in (g, p)} - {"O"})
-        from ..tasks.text_ner.ingest import entity_types_of
-
-        types = list(entity_types_of(labels) or types)
-        axis = types + ["O"]
-        level = "span"
-    else:
-        raise SchemaError(f"{fn}: this split has no gold and predicted labels to cross.")
-    pos = {l: i for i, l in enumerate(axis)}
-    m = np.zeros((len(axis), len(axis)), dtype=np.int64)
-    for g, p, c in pairs:
-        if g in pos and p in pos:
-            m[pos[g], pos[p]] += c
-    return {"labels": axis, "matrix": m.tolist(), "level": level, "n": int(m.sum())}
-
-
-def matching(con, results_dir: Path, filt, *, fn: str):
+def matching(con, split: SplitRef, filt, *, fn: str):
     """Arrow table of the rows matching ``filt``: ``row`` (uint32, row in the map payload) and
     ``id``, in row order."""
-    view = open_view(con, results_dir, filt, fn=fn)
+    view = open_view(con, split, parse_filter(filt, fn=fn), fn=fn)
     sql = (f"SELECT CAST(file_row_number AS UINTEGER) AS row, {_quote(S.ID)} AS id FROM samples "
            f"WHERE {view.where} ORDER BY file_row_number")
-    return _fetch(con.sql(sql, params=view.params))
+    return fetch_arrow(con.sql(sql, params=view.params))
 
 
-def histogram(con, results_dir: Path, filt, column: str, *, fn: str, bins: int = 20,
+def histogram(con, split: SplitRef, filt, column: str, *, fn: str, bins: int = 20,
               lo: float | None = None, hi: float | None = None) -> dict:
     """Counts of ``column`` over the rows matching ``filt``: equal-width bins between the column's
     min and max over the whole split for numbers (so filtered and unfiltered histograms share
     edges), or between ``lo`` and ``hi`` when given (so two splits share edges; values outside
     count in the first or last bin); value counts for strings and booleans."""
-    import pyarrow.parquet as pq
-
-    schema = pq.read_schema(results_dir / S.SAMPLES_FILE)
+    schema = schema_of(split)
     if column not in schema.names or _kind(schema.field(column).type) not in ("number", "string", "bool"):
         ok = sorted(f.name for f in schema if _kind(f.type) in ("number", "string", "bool"))
         raise ConfigurationError(f"{fn}: `column` must be a number, string or bool column of this split, one of {ok}; got {column!r}.")
     if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= 200:
         raise ConfigurationError(f"{fn}: `bins` must be an integer in [1, 200]; got {bins!r}.")
-    view = open_view(con, results_dir, filt, fn=fn)
+    view = open_view(con, split, parse_filter(filt, fn=fn), fn=fn)
     q = _quote(column)
     if _kind(schema.field(column).type) == "number":
         for name, v in (("lo", lo), ("hi", hi)):
@@ -411,7 +281,7 @@ def histogram(con, results_dir: Path, filt, column: str, *, fn: str, bins: int =
 # -- the map -------------------------------------------------------------------------------------------
 
 
-def map_table(results_dir: Path, labels: list[str], *, fn: str, include_ids: bool = False):
+def map_table(split: SplitRef, labels: list[str], *, fn: str, include_ids: bool = False):
     """The map of a split as an Arrow table, one row per sample in row order.
 
     Columns ``x``, ``y`` (float32, the 2-D layout), ``gold`` and ``pred`` (int16 index into
@@ -424,7 +294,7 @@ def map_table(results_dir: Path, labels: list[str], *, fn: str, include_ids: boo
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    path = results_dir / S.SAMPLES_FILE
+    path = split.samples_path
     names = pq.read_schema(path).names
     if not {"x", "y"} <= set(names):
         raise SchemaError(f"{fn}: this split has no map (columns x, y); it is computed by dq.finish() from "

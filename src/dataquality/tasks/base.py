@@ -15,9 +15,11 @@ sense for every task; a task overrides what differs.
 - **Compute** (called by ``dataquality.pipeline``): whether the run is ready to finish, and a
   split's results (tables, arrays and summary) written into a staging folder; the signals the
   task runs come from :mod:`dataquality.signals`' registry.
-- **Read** (called by ``dataquality.read``, ``dq.metrics`` and the console API): the filter fields
-  and edit actions the task adds to the core ones, and the capabilities it declares to the
-  console (views, filter fields, edit actions, colour-by options, label choices).
+- **Read** (called by ``dataquality.read``, ``dq.metrics`` and the console API): the result
+  tables besides ``samples.parquet`` (NER's spans), the filter fields the task adds to the core
+  ones and their SQL, its edit actions (checked, recorded and applied), the confusion matrix,
+  the summary under a filter, the schema an export writes, and the capabilities it declares to
+  the console (views, filter fields, edit actions, colour-by options, label choices).
 
 Imports flow one way: a task may import ``core``, ``signals`` and ``exceptions``; never
 ``logging``, ``pipeline``, ``read``, ``metrics`` or ``server`` (they import tasks).
@@ -94,12 +96,14 @@ class FilterField:
     name : str
         The key in a filter dict (``{"span_text": "paris"}``).
     kind : str
-        What the value is: ``"text"``, ``"labels"`` (a list of label names), ``"bool"``,
-        ``"range"`` (``[low, high]``) or ``"choice"``.
+        What the value is: ``"text"``, ``"regex"`` (a regular expression, RE2 syntax),
+        ``"labels"`` (a list of label names), ``"bool"``, ``"range"`` (``[low, high]``) or
+        ``"choice"`` (one value among ``choices``, or a list of them).
     doc : str
         One line for the API docs and the console's tooltip.
     choices : tuple of str
-        For ``"choice"`` fields, the values allowed.
+        For ``"choice"`` fields, the values allowed (empty: not checked, e.g. when they depend on
+        a run and none is at hand).
     """
 
     name: str
@@ -125,6 +129,36 @@ class EditAction:
     name: str
     needs: str | None = None
     doc: str = ""
+
+
+# Edit actions on whole samples that ``dataquality.read.edits`` applies itself for any task whose
+# ``edit_actions`` list them (they touch only ``id`` and ``text``).
+SAMPLE_EDIT_ACTIONS = (
+    EditAction("delete", None, "Remove the samples."),
+    EditAction("update_text", "text", "Replace search_string by text_replacement in the text."),
+    EditAction("select_for_label", None, "Mark the samples for (re)labelling."),
+)
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """The arguments of one edit, as ``dq.metrics.create_edit`` and the console take them.
+
+    Attributes
+    ----------
+    action : str
+        An :class:`EditAction` name.
+    new_label, search_string, text_replacement, use_regex, shift_start, shift_end
+        As in ``dq.metrics.create_edit``; which apply depends on the action's ``needs``.
+    """
+
+    action: Any
+    new_label: Any = None
+    search_string: Any = None
+    text_replacement: Any = None
+    use_regex: bool = False
+    shift_start: Any = 0
+    shift_end: Any = 0
 
 
 @dataclass
@@ -321,14 +355,140 @@ class Task:
         raise NotImplementedError
 
     # -- read side --------------------------------------------------------------------------------
+    # Called by ``dataquality.read`` (filters, views, edits, export), ``dq.metrics`` and the console
+    # API. ``con`` arguments are DuckDB cursors on which the read side registered the split's
+    # ``samples`` view and a view per :meth:`result_tables` entry; ``where``/``params`` are a
+    # compiled filter over ``samples`` (parameterised SQL: values travel in ``params``).
+
+    def result_tables(self, manifest: dict) -> dict[str, str]:
+        """Tables a split's results hold besides ``samples.parquet``, registered as DuckDB views
+        of those names when the file exists: ``{view name: file name in the split's folder}``
+        (NER: ``{"spans": "spans.parquet"}``)."""
+        return {}
+
+    def embeddings_rows(self, manifest: dict) -> str:
+        """What the rows of a split's ``embeddings.npy`` are: ``"samples"`` (row-aligned with
+        ``samples.parquet``: sample similarity search works) or a :meth:`result_tables` name
+        (NER: ``"spans"``)."""
+        return "samples"
 
     def filter_fields(self, manifest: dict) -> list[FilterField]:
-        """Filter fields the task adds to the core ones."""
+        """Filter fields the task adds to the core ones. Called with ``manifest={}`` to learn the
+        names and kinds when no run is at hand (``Filter.parse``): fields must not depend on the
+        manifest beyond their ``choices``."""
         return []
 
-    def edit_actions(self, manifest: dict) -> list[EditAction]:
-        """Edit actions the task offers."""
+    def filter_clauses(self, values: dict, *, manifest: dict, columns: list[str], fn: str) -> list[tuple[str, list]]:
+        """Compile the task's filter fields set in a filter to SQL over the ``samples`` view.
+
+        Parameters
+        ----------
+        values : dict
+            ``{field name: value}`` of the task's fields that are set, already checked against
+            :meth:`filter_fields` (kind and choices).
+        columns : list of str
+            Columns of ``samples``.
+
+        Returns
+        -------
+        list of (str, list)
+            ``(clause, params)`` pairs, ANDed with the core conditions; a clause uses ``?`` for
+            each of its params and may query the task's :meth:`result_tables` views.
+        """
+        if values:
+            raise NotImplementedError(f"{self.name}: filter fields {sorted(values)} declared but not compiled")
         return []
+
+    def filter_columns(self, values: dict, *, manifest: dict) -> dict[str, str]:
+        """Columns the core fields read instead of their own, given the task's fields set in a
+        filter (``values``): ``{default column: column}`` among ``gold``, ``pred``,
+        ``data_error_potential``, ``confidence``, ``is_on_the_boundary``, ``likely_mislabeled``
+        (multi-label: a filter's ``task`` points them at that task's columns). Default: none."""
+        return {}
+
+    def table_clause(self, table: str, values: dict, *, fn: str) -> tuple[str, list]:
+        """The rows of the task table ``table`` the task's filter ``values`` select themselves
+        (NER: the spans a ``span_text`` filter names, not only their samples); ``("TRUE", [])``
+        keeps every row of the selected samples."""
+        return "TRUE", []
+
+    def edit_actions(self, manifest: dict) -> list[EditAction]:
+        """Edit actions the task offers (those of :data:`SAMPLE_EDIT_ACTIONS` it accepts included)."""
+        return []
+
+    def check_edit(self, edit: EditRequest, *, manifest: dict, fn: str) -> None:
+        """Check an edit's arguments for a run of this task; raise (ConfigurationError,
+        LabelError) naming ``fn``. The default accepts :meth:`edit_actions` and checks the
+        arguments of :data:`SAMPLE_EDIT_ACTIONS`; a task checks its own actions and calls it."""
+        import re
+
+        names = [a.name for a in self.edit_actions(manifest)]
+        if edit.action not in names:
+            raise ConfigurationError(f"{fn}: `edit_action` must be one of {names}; got {edit.action!r}.")
+        needs = {a.name: a.needs for a in self.edit_actions(manifest)}[edit.action]
+        if needs != "label" and edit.new_label is not None:
+            takes = [a.name for a in self.edit_actions(manifest) if a.needs == "label"]
+            raise ConfigurationError(f"{fn}: `new_label` applies only to edit_action={' or '.join(map(repr, takes))}; "
+                                     f"got {edit.new_label!r}.")
+        if needs == "text":
+            if not isinstance(edit.search_string, str) or not edit.search_string:
+                raise ConfigurationError(f"{fn}: edit_action={edit.action!r} needs a non-empty `search_string`; "
+                                         f"got {edit.search_string!r}.")
+            if not isinstance(edit.text_replacement, str):
+                raise ConfigurationError(f"{fn}: edit_action={edit.action!r} needs a string `text_replacement`; "
+                                         f"got {edit.text_replacement!r}.")
+            if edit.use_regex:
+                try:
+                    re.compile(edit.search_string)
+                except re.error as e:
+                    raise ConfigurationError(f"{fn}: `search_string` is not a valid regular expression: {e}.") from None
+
+    def edit_keys(self, edit: EditRequest, con: Any, where: str, params: list, values: dict, *,
+                  manifest: dict, split_key: str, fn: str) -> list | None:
+        """What an edit records besides its filter: None for actions on whole samples (the ids
+        of the samples the filter selects are recorded), else the keys of what the task's action
+        edits (NER: ``[id, start, end]`` of the selected gold spans, ``values`` being the filter's
+        task fields); raise SplitError when the filter selects none."""
+        return None
+
+    def begin_edits(self, df: Any) -> Any:
+        """The samples DataFrame (a copy) before edits apply: plain, editable values (NER: each
+        ``gold_spans`` a list of dicts)."""
+        return df
+
+    def apply_edit(self, df: Any, edit: Any, keys: list, live: "np.ndarray") -> None:
+        """Apply one of the task's own edit actions to ``df`` in place (``edit`` a stored edit
+        record with attribute access, ``keys`` its recorded ids or keys, ``live`` the rows not
+        deleted so far); set ``edited`` on the rows changed."""
+        raise NotImplementedError(f"{self.name}: edit action {edit.action!r} is not applied")
+
+    def end_edits(self, df: Any) -> Any:
+        """The edited samples DataFrame with derived columns brought up to date."""
+        return df
+
+    def logged_schema(self, df: Any, *, has_labels: bool, meta: list[str]) -> Any:
+        """The columns of ``df`` (samples, maybe edited) in the schema the user logged them with:
+        what an export without signals writes."""
+        raise NotImplementedError
+
+    def confusion_pairs(self, con: Any, where: str, params: list, *, manifest: dict,
+                        fn: str) -> tuple[list[str], list[tuple], str]:
+        """The confusion matrix of the samples ``where`` selects, as ``(axis labels, rows of (gold,
+        pred, count), level)``; ``level`` says what is counted (``"sample"``, ``"span"``). Raise
+        SchemaError when the split has nothing to cross."""
+        from ..exceptions import SchemaError
+
+        raise SchemaError(f"{fn}: {self.name} splits have no gold and predicted labels to cross.")
+
+    def summary_columns(self, manifest: dict) -> list[str]:
+        """Columns :meth:`filtered_summary` reads."""
+        return []
+
+    def filtered_summary(self, rows: Any, *, manifest: dict) -> dict | None:
+        """The split's metrics recomputed over the samples a filter selects (``rows``: a
+        DataFrame of :meth:`summary_columns`), or None when the task's summary is of the whole
+        split only (a filter then only counts: ``n_filtered``)."""
+        return None
 
     def capabilities(self, manifest: dict) -> Capabilities:
         """What the console shows for a run of this task."""
