@@ -101,17 +101,17 @@ def get_epochs(project_name: str, run_name: str, split: str, *, root: PathLike =
 
 def _raw_epoch(paths, key: str, epoch: int, column: str, fn: str):
     """(ids, matrix) of one logged epoch, read from the output parts."""
-    from .pipeline import _ids_of, _matrix, _open_parts
+    from .core.parts import ids_of, matrix, open_parts
 
     parts = store.list_parts(paths.outputs(key, epoch), S.OUTPUT_PART_SUFFIX)
     if not parts:
         raise RunNotFoundError(f"{fn}: no outputs for split {key!r} at epoch {epoch}.")
     ids, mats = [], []
-    for _, batch in _open_parts(parts):
+    for _, batch in open_parts(parts):
         if column not in batch.schema.names:
             raise RunNotFoundError(f"{fn}: epoch {epoch} of split {key!r} was logged without {column}.")
-        ids.append(_ids_of(batch))
-        mats.append(np.array(_matrix(batch, column)))
+        ids.append(ids_of(batch))
+        mats.append(np.array(matrix(batch, column)))
     return np.concatenate(ids), np.concatenate(mats)
 
 
@@ -148,7 +148,7 @@ def get_probabilities(
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from .pipeline import softmax  # TODO numerics: the public softmax of core/numerics
+    from .tasks import get_task
 
     fn = "dq.metrics.get_probabilities"
     sp = open_split(project_name, run_name, split, inference_name, fn=fn, root=root)
@@ -157,7 +157,7 @@ def get_probabilities(
         base[S.PROB] = list(np.load(sp.dir / S.PROBS_FILE, mmap_mode="r"))
         return base
     ids, logits = _raw_epoch(sp.paths, sp.key, check_epoch(epoch, fn=fn), S.LOGITS, fn)
-    probs = softmax(logits.astype(np.float32))
+    probs = get_task(sp.manifest.get("task_type"), fn=fn).probabilities(logits, sp.manifest)
     labels = np.asarray(sp.manifest["labels"], dtype=object)
     df = pd.DataFrame({S.ID: ids, S.PRED: labels[probs.argmax(axis=1)], S.PROB: list(probs)})
     return base.drop(columns=[S.PRED]).merge(df, on=S.ID, how="inner")

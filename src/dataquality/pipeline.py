@@ -223,9 +223,3 @@ def finish_run(run, *, signals: bool, fn: str) -> dict:
     return finish(run.paths, run.manifest, run.task, signals=signals, fn=fn,
                   project_name=run.project_name, run_name=run.run_name)
 
-
-# Kept for dataquality.metrics until it imports them from their new homes (core.parts, core.numerics).
-from .core.numerics import softmax  # noqa: E402,F401
-from .core.parts import ids_of as _ids_of  # noqa: E402,F401
-from .core.parts import matrix as _matrix  # noqa: E402,F401
-from .core.parts import open_parts as _open_parts  # noqa: E402,F401

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 def create_app(*args, **kwargs):
     """See :func:`dataquality.server.app.create_app`."""
-    from .runner import _require
+    from .runner import require_console
 
-    _require()
+    require_console()
     from .app import create_app as _create
 
     return _create(*args, **kwargs)

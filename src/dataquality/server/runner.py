@@ -47,7 +47,7 @@ def url_for(host: str, port: int, project: str | None = None, run: str | None = 
     return f"http://{shown}:{port}{path}" + (f"?token={quote(token)}" if token else "")
 
 
-def _require() -> None:
+def require_console() -> None:
     try:
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
@@ -85,7 +85,7 @@ def serve(root: str | os.PathLike | None = None, *, host: str = "127.0.0.1", por
     """Serve the console in the foreground until interrupted (``dq serve``). ``open_run``:
     ``(project, run)`` whose page URL to print (``dq demo``); when ``port`` is taken and
     ``open_run`` is given, any free port is used instead."""
-    _require()
+    require_console()
     import uvicorn
 
     from ..core import store
@@ -148,7 +148,7 @@ def start_background(root: str | os.PathLike | None = None, *, host: str = "127.
     same store root and host is reused.
     """
     global _background
-    _require()
+    require_console()
     import uvicorn
 
     from ..core import store
