@@ -21,6 +21,10 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
+def _py(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
 class MultiLabelWrite:
     """Logging-side methods of the task protocol."""
 
@@ -139,7 +143,7 @@ class MultiLabelWrite:
         if bad:
             raise SchemaError(
                 f"{fn}: column {cols.text!r} (`text`) must hold a string for every sample; {len(bad)} row(s) do "
-                f"not, e.g. ids {[ids[i].item() for i in bad[:5]]}."
+                f"not, e.g. ids {[_py(ids[i]) for i in bad[:5]]}."
             )
         out: dict = {S.ID: pa.array(ids, type=pa.int64() if ids.dtype.kind == "i" else pa.string()),
                      S.TEXT: pa.array(texts, pa.string())}
@@ -165,9 +169,9 @@ class MultiLabelWrite:
                 if _missing(v):
                     raise LabelError(
                         f"{fn}: {arg} must hold labels for every sample of a labeled split; id "
-                        f"{ids[i].item()!r} has none. Log unlabeled data as split 'inference'."
+                        f"{_py(ids[i])!r} has none. Log unlabeled data as split 'inference'."
                     )
-                rows.append(sample_labels(v, tasks, labels, binary, fn=fn, arg=arg, sample_id=ids[i].item()))
+                rows.append(sample_labels(v, tasks, labels, binary, fn=fn, arg=arg, sample_id=_py(ids[i])))
             out[TASK_LABELS] = pa.array(rows, pa.list_(pa.string()))
         reserved = set(S.RESERVED_COLUMNS) | {TASK_LABELS}
         for m in getattr(cols, "meta", ()):
@@ -229,6 +233,7 @@ class MultiLabelWrite:
 
     @staticmethod
     def binary_logits(src: Any, n: int, n_tasks: int, *, fn: str, arg: str, is_probs: bool) -> np.ndarray:
+        caller_rows = type(src) is np.ndarray and not is_probs
         if isinstance(src, (list, tuple)):  # one (n,) / (n, 1) array per task
             if len(src) != n_tasks:
                 raise ShapeError(f"{fn}: `{arg}` must hold one array per task ({n_tasks}); got {len(src)} arrays.")
@@ -242,13 +247,18 @@ class MultiLabelWrite:
                 cols.append(arr)
             src = np.stack(cols, axis=1)
         arr = to_numpy(src, fn=fn, arg=arg)
+        if arr.ndim == 1 and n_tasks == 1 and arr.shape[0] == n:
+            arr = arr.reshape(n, 1)
         if arr.ndim == 2 and arr.shape[0] == n and arr.shape[1] != n_tasks:
             raise ShapeError(
                 f"{fn}: `{arg}` must have one column per task, shape ({n}, {n_tasks}) for the run's {n_tasks} "
                 f"binary tasks; got {arr.shape}."
             )
-        out = check_matrix(arr, fn=fn, arg=arg, n_rows=n, width=n_tasks,
-                           width_hint=f" and the run's {n_tasks} binary tasks")
+        hint = f" and the run's {n_tasks} binary tasks"
+        if caller_rows and src is arr:
+            # the rows as they are: the run copies them and checks them for NaN/inf (its short path)
+            return as_matrix(arr, fn=fn, arg=arg, n_rows=n, width=n_tasks, width_hint=hint)
+        out = check_matrix(arr, fn=fn, arg=arg, n_rows=n, width=n_tasks, width_hint=hint)
         if is_probs:
             if (out < 0).any() or (out > 1).any():
                 raise ShapeError(f"{fn}: `probs` of a binary multi-label run must be sigmoid outputs in [0, 1].")
