@@ -24,7 +24,7 @@ embeddings, trained with Adam on minibatches of 32 for ``--epochs`` epochs on th
 - ``cleanlab``: 5-fold cross-validated probabilities of the same model (same recipe), then
   ``cleanlab.multilabel_classification.get_label_quality_scores`` (``cleanlab_sample``, ranking by
   ``1 - score``) and ``rank.get_label_quality_scores_per_class`` for the noisy task
-  (``cleanlab_task``); ``find_label_issues`` gives cleanlab's flag, compared with the task's
+  (``cleanlab_task``); ``filter.find_label_issues`` gives cleanlab's flag, compared with the task's
   ``likely_mislabeled_<task>`` flag (precision / recall / F1).
 
 Reported per noisy task: AUROC and average precision (AP) of each ranking against the flipped mask,
@@ -138,7 +138,8 @@ def flag_score(mask: np.ndarray, flag: np.ndarray) -> dict:
 
 def run_task(task: str, tasks: list[str], x: np.ndarray, y: np.ndarray, nb: np.ndarray, *, rate: float,
              epochs: int, seed: int) -> dict:
-    from cleanlab.multilabel_classification import find_label_issues, get_label_quality_scores
+    from cleanlab.multilabel_classification import get_label_quality_scores
+    from cleanlab.multilabel_classification.filter import find_label_issues
     from cleanlab.multilabel_classification.rank import get_label_quality_scores_per_class
 
     from dataquality.tasks.text_multi_label.schema import binary_labels

@@ -337,3 +337,20 @@ def test_end_to_end_through_dq(dq_home):
     df = dq.metrics.get_dataframe("p", "r", "training")
     assert len(df) == n
     assert {"gold_toxic", "pred_toxic", "data_error_potential_toxic", "confidence_toxic"} <= set(df.columns)
+
+
+def test_relabel_one_task_and_export_schema():
+    from dataquality.tasks.text_multi_label.read import logged_labels, relabel_task
+
+    m = binary_manifest()
+    rows = [["toxic", "NOT_insult", "NOT_threat"]]
+    out = relabel_task(rows, "insult", True, m, fn=FN)
+    assert out == [["toxic", "insult", "NOT_threat"]] and rows[0][1] == "NOT_insult"
+    assert logged_labels(out, m) == [["toxic", "insult"]]
+    with pytest.raises(ConfigurationError, match="pass `task`"):
+        relabel_task(rows, None, "insult", m, fn=FN)
+    with pytest.raises(LabelError, match="label of task 'threat'"):
+        relabel_task(rows, "threat", "insult", m, fn=FN)
+    mm = multi_manifest()
+    assert relabel_task([["red", "big"]], "colour", "blue", mm, fn=FN) == [["blue", "big"]]
+    assert logged_labels([["red", "big"]], mm) == [["red", "big"]]

@@ -65,3 +65,42 @@ class MultiLabelRead:
             summary_sections=["per_task", "per_class", "confusion"],
             subtasks=list(manifest.get("tasks") or []),
         )
+
+
+def relabel_task(rows: list[list[str]], task: str | None, new_label: str, manifest: dict, *,
+                 fn: str) -> list[list[str]]:
+    """The stored per-task labels of the edited samples with ``task`` set to ``new_label``.
+
+    Binary runs also take ``new_label`` as True/False, 1/0 or the task's name / ``NOT_<task>``.
+
+    Raises
+    ------
+    ConfigurationError
+        ``task`` is missing or not one of the run's tasks.
+    LabelError
+        ``new_label`` is not a label of ``task``.
+    """
+    from ...exceptions import ConfigurationError, LabelError
+
+    tasks, labels = manifest.get("tasks") or [], labels_of(manifest) or []
+    if task not in tasks:
+        raise ConfigurationError(
+            f"{fn}: a text_multi_label edit relabels one task: pass `task` (one of {tasks}); got {task!r}."
+        )
+    t = tasks.index(task)
+    choices = labels[t]
+    value = new_label
+    if manifest.get("binary") and isinstance(value, (bool, int)) and value in (0, 1):
+        value = choices[int(value)]
+    if value not in choices:
+        raise LabelError(f"{fn}: `new_label` must be a label of task {task!r} {choices}; got {new_label!r}.")
+    return [[value if i == t else l for i, l in enumerate(r)] for r in rows]
+
+
+def logged_labels(rows: list[list[str]], manifest: dict) -> list[list[str]]:
+    """Stored per-task labels in the schema they were logged with, for export: binary runs list
+    each sample's active tasks, other runs one label per task."""
+    if not manifest.get("binary"):
+        return [list(r) for r in rows]
+    tasks = manifest.get("tasks") or []
+    return [[t for t, l in zip(tasks, r) if l == t] for r in rows]
