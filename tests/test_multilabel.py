@@ -44,8 +44,8 @@ def multi_manifest() -> dict:
 # -- registry and configuration ------------------------------------------------------------------
 
 
-def test_registered_with_aliases():
-    assert get_task("multi_label", fn=FN) is TASK
+def test_registered():
+    assert get_task("TEXT_MULTI_LABEL", fn=FN) is TASK
     assert TASK.name == "text_multi_label" and "tasks" in TASK.options
 
 

@@ -12,11 +12,11 @@ from .write import MultiLabelWrite
 
 
 class TextMultiLabel(MultiLabelWrite, MultiLabelCompute, MultiLabelRead, Task):
-    """``text_multi_label`` (alias ``multi_label``): inputs ``id, text, task_labels`` (one label per
+    """``text_multi_label``: inputs ``id, text, task_labels`` (one label per
     task; binary runs may give the active tasks), outputs ``embs (n, d)`` and ``logits``: one
     ``(n, k_t)`` array per task, or ``(n, n_tasks)`` sigmoid logits for binary runs."""
 
     name: ClassVar[str] = "text_multi_label"
-    aliases: ClassVar[tuple[str, ...]] = ("multi_label", "multilabel")
+    aliases: ClassVar[tuple[str, ...]] = ()
     unit: ClassVar[str] = "sample"
     input_columns: ClassVar[tuple[str, ...]] = (S.ID, S.TEXT)
