@@ -354,3 +354,16 @@ def test_relabel_one_task_and_export_schema():
     mm = multi_manifest()
     assert relabel_task([["red", "big"]], "colour", "blue", mm, fn=FN) == [["blue", "big"]]
     assert logged_labels([["red", "big"]], mm) == [["red", "big"]]
+
+
+def test_task_metrics_from_a_split_summary():
+    from dataquality.tasks.text_multi_label.read import task_metrics
+
+    logits, noisy, _ = synthetic(n=60)
+    m = binary_manifest(["a", "b"])
+    _, summary = multilabel_signals(logits, noisy, tasks=["a", "b"], labels=m["labels"], binary=True)
+    got = task_metrics(summary, "b", m, fn=FN)
+    assert got["task"] == "b" and "confusion_matrix" in got and "easy_threshold" in got
+    assert got["per_class"]["b"]["f1"] == summary["metrics"]["task_f1"]["b"]
+    with pytest.raises(ConfigurationError, match=r"`task` must be one of the run's tasks \['a', 'b'\]"):
+        task_metrics(summary, "c", m, fn=FN)

@@ -104,3 +104,26 @@ def logged_labels(rows: list[list[str]], manifest: dict) -> list[list[str]]:
         return [list(r) for r in rows]
     tasks = manifest.get("tasks") or []
     return [[t for t, l in zip(tasks, r) if l == t] for r in rows]
+
+
+def check_task(task: object, manifest: dict, *, fn: str) -> str:
+    """``task`` if it is one of the run's tasks; ConfigurationError listing them otherwise."""
+    from ...exceptions import ConfigurationError
+
+    tasks = manifest.get("tasks") or []
+    if not isinstance(task, str) or task not in tasks:
+        raise ConfigurationError(f"{fn}: `task` must be one of the run's tasks {tasks}; got {task!r}.")
+    return task
+
+
+def task_metrics(split_summary: dict, task: object, manifest: dict, *, fn: str) -> dict:
+    """One task's metrics from a split's summary, shaped as a classification split's
+    (``accuracy``, ``per_class``, ``weighted``, ``macro``, ``confusion_matrix``) plus its DEP
+    thresholds and counts: what ``dq.metrics.get_metrics(..., task=)`` and
+    ``get_run_summary(..., task=)`` return for a multi-label run."""
+    name = check_task(task, manifest, fn=fn)
+    per_task = split_summary.get("metrics", {}).get("per_task", {})
+    out = dict(per_task.get(name, {}))
+    out.update(split_summary.get("per_task", {}).get(name, {}))
+    out["task"] = name
+    return out
