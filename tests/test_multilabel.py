@@ -367,3 +367,25 @@ def test_task_metrics_from_a_split_summary():
     assert got["per_class"]["b"]["f1"] == summary["metrics"]["task_f1"]["b"]
     with pytest.raises(ConfigurationError, match=r"`task` must be one of the run's tasks \['a', 'b'\]"):
         task_metrics(summary, "c", m, fn=FN)
+
+
+def test_compute_split_validation_uses_the_training_gold(tmp_path):
+    import pyarrow as pa
+
+    m = binary_manifest(["a", "b"])
+    logits, noisy, _ = synthetic(n=20)
+    rows = [["a" if noisy[i, 0] else "NOT_a", "b" if noisy[i, 1] else "NOT_b"] for i in range(20)]
+    inputs = pa.table({"id": np.arange(20), "text": ["t"] * 20, TASK_LABELS: pa.array(rows, pa.list_(pa.string()))})
+    shared: dict = {}
+    asked = []
+
+    def ctx(split, d):
+        d.mkdir()
+        return SimpleNamespace(manifest=m, split=split, inference_name=None, inputs=inputs, epoch_logits=logits,
+                               embeddings=None, tmp=d, settings={}, shared=shared,
+                               neighbors=lambda k: asked.append(split) or np.tile(np.arange(k), (20, 1)))
+
+    TASK.compute_split(ctx("training", tmp_path / "tr"))
+    TASK.compute_split(ctx("validation", tmp_path / "va"))
+    assert asked == ["training", "validation"]
+    assert shared["multilabel"]["reference_gold"].shape == (20, 2)

@@ -53,16 +53,18 @@ class MultiLabelCompute:
         gold = None
         if ctx.split != S.INFERENCE:
             gold = gold_indices(table.column(TASK_LABELS).to_pylist(), labels)
+        shared = ctx.shared.setdefault("multilabel", {})
         nb_idx = ref_gold = None
         neighbors = getattr(ctx, "neighbors", None)
         if gold is not None and neighbors is not None:
-            nb_idx = neighbors(int(ctx.settings.get("dep_knn_k", DEP_KNN_K)))
-            ref_gold = getattr(ctx, "reference_gold", None)
-            if ref_gold is None and ctx.split == S.TRAIN:
-                ref_gold = gold
-            if nb_idx is None or ref_gold is None:
-                nb_idx = ref_gold = None
-        shared = ctx.shared.setdefault("multilabel", {})
+            # the training split's gold: its own, the pipeline's reference, or the training split
+            # computed earlier in this finish()
+            ref_gold = gold if ctx.split == S.TRAIN else getattr(ctx, "reference_gold", None)
+            if ref_gold is None:
+                ref_gold = shared.get("reference_gold")
+            nb_idx = neighbors(int(ctx.settings.get("dep_knn_k", DEP_KNN_K))) if ref_gold is not None else None
+            if nb_idx is None:
+                ref_gold = None
         cols, summary = multilabel_signals(
             ctx.epoch_logits, gold, tasks=tasks, labels=labels, binary=binary, nb_idx=nb_idx, ref_gold=ref_gold,
             boundary_thresholds=shared.get("boundary_thresholds") if ctx.split != S.TRAIN else None,
