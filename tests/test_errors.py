@@ -387,7 +387,7 @@ def test_logits_width_checked_against_earlier_batches_without_labels(dq_home):
 @pytest.mark.parametrize(
     "kwargs,exc,match",
     [
-        ({"task_type": "image_classification"}, ConfigurationError, r"dq\.init: `task_type` must be one of \['ner', 'nli', 'text_classification', 'text_ner'\]; got 'image_classification'"),
+        ({"task_type": "image_classification"}, ConfigurationError, r"dq\.init: `task_type` must be one of \['ner', 'nli', 'text_classification', 'text_multi_label', 'text_ner'\]; got 'image_classification'"),
         ({"task_type": None}, ConfigurationError, r"dq\.init: `task_type` must be one of .*; got None"),
         ({"project_name": "../x"}, ConfigurationError, r"dq\.init: `project_name` must be 1-128 characters .*got '\.\./x'"),
         ({"project_name": "a/b"}, ConfigurationError, r"dq\.init: `project_name` must be .*got 'a/b'"),

@@ -25,6 +25,7 @@ from .api import (
     set_signal_settings,
     set_split,
     set_tagging_schema,
+    set_tasks_for_run,
     show,
 )
 from .logging.run import Run
@@ -46,6 +47,7 @@ __all__ = [
     "set_signal_settings",
     "set_split",
     "set_tagging_schema",
+    "set_tasks_for_run",
     "show",
 ]
 

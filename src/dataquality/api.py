@@ -315,3 +315,16 @@ def show(
     url = srv.url(project_name, run_name)
     print(f"dataquality console: {url}")
     return url
+
+
+def set_tasks_for_run(tasks: list[str], binary: bool = True) -> None:
+    """Set the tasks of a ``text_multi_label`` run, in the order of the model's outputs.
+
+    ``binary=True`` (the default, as Galileo's): each task ``x`` is ``NOT_x`` / ``x``, its labels
+    are set here (do not call ``dq.set_labels_for_run``), samples give their active tasks and the
+    model one sigmoid logit per task, ``(n, n_tasks)``. ``binary=False``: give each task its labels
+    with ``dq.set_labels_for_run([[...], [...]])``, one list per task, in this order.
+    """
+    if not disabled():
+        fn = "dq.set_tasks_for_run"
+        get_current_run(fn).set_task_option("tasks", {"tasks": tasks, "binary": binary}, fn=fn)

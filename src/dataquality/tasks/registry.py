@@ -8,9 +8,10 @@ from __future__ import annotations
 from ..exceptions import ConfigurationError
 from .base import Task
 from .text_classification.task import TextClassification
+from .text_multi_label.task import TextMultiLabel
 from .text_ner.task import TextNer
 
-TASKS: dict[str, Task] = {t.name: t for t in (TextClassification(), TextNer())}
+TASKS: dict[str, Task] = {t.name: t for t in (TextClassification(), TextNer(), TextMultiLabel())}
 
 # Accepted spellings, lower case: every canonical name and alias.
 TASK_ALIASES: dict[str, str] = {
