@@ -284,25 +284,31 @@ def test_neighbour_labels_enter_dep():
 # -- compute side, read side ---------------------------------------------------------------------
 
 
-def test_compute_split_writes_per_task_results(tmp_path):
-    import pyarrow as pa
+def test_finish_writes_per_task_results(dq_home):
+    import dataquality as dq
 
-    m = binary_manifest(["a", "b"])
-    logits, noisy, _ = synthetic(n=40)
-    rows = [["a" if noisy[i, 0] else "NOT_a", "b" if noisy[i, 1] else "NOT_b"] for i in range(40)]
-    inputs = pa.table({"id": np.arange(40), "text": [f"t{i}" for i in range(40)],
-                       TASK_LABELS: pa.array(rows, pa.list_(pa.string())), "src": ["x"] * 40})
-    ctx = SimpleNamespace(manifest=m, split="training", inference_name=None, inputs=inputs, epoch_logits=logits,
-                          embeddings=None, tmp=tmp_path, settings={}, shared={},
-                          neighbors=lambda k: np.tile(np.arange(k), (40, 1)))
-    summary = TASK.compute_split(ctx)
-    df = pq.read_table(tmp_path / "samples.parquet").to_pandas()
+    logits, noisy, _ = synthetic(n=40)  # (E, n, 2) binary logits of tasks a, b
+    rows = [[t for t, on in zip("ab", noisy[i]) if on] for i in range(40)]
+    run = dq.init("text_multi_label", project_name="p", run_name="per-task")
+    dq.set_tasks_for_run(["a", "b"])
+    dq.log_data_samples(texts=[f"t{i}" for i in range(40)], ids=list(range(40)), task_labels=rows,
+                        split="training", meta={"src": ["x"] * 40})
+    rng = np.random.default_rng(1)
+    embs = rng.normal(size=(40, 8)).astype(np.float32)
+    for epoch in range(logits.shape[0]):
+        dq.log_model_outputs(ids=np.arange(40), embs=embs, logits=logits[epoch], split="training", epoch=epoch)
+    report = run.finish(verbose=False)
+    d = run.paths.results("training")
+    df = pq.read_table(d / "samples.parquet").to_pandas()
     assert list(df.columns[:5]) == ["id", "text", "gold", "pred", "confidence"]
     assert {"gold_a", "pred_b", "data_error_potential_a", "confidence_b", "src", "mislabeled_tasks"} <= set(df.columns)
-    assert list(df["gold"][0]) == rows[0]
-    assert np.load(tmp_path / "probs.npy").shape == (40, 4)
+    assert list(df["gold"][0]) == ["a" if noisy[0, 0] else "NOT_a", "b" if noisy[0, 1] else "NOT_b"]
+    assert np.load(d / "probs.npy").shape == (40, 4)
+    # the sample's DEP is its highest task DEP
+    np.testing.assert_allclose(df["data_error_potential"], df[["data_error_potential_a", "data_error_potential_b"]].max(axis=1))
+    summary = report["splits"]["training"]
     assert set(summary["per_task"]) == {"a", "b"} and "micro" in summary["metrics"]
-    assert ctx.shared["multilabel"]["boundary_thresholds"].keys() == {"a", "b"}
+    assert summary["boundary_thresholds"].keys() == {"a", "b"}
 
 
 def test_capabilities_and_filter_field():
@@ -314,10 +320,9 @@ def test_capabilities_and_filter_field():
     assert TASK.label_choices(m, "insult") == ["NOT_insult", "insult"]
 
 
-# -- end to end (wired at integration) -----------------------------------------------------------
+# -- end to end --------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=False, reason="needs the task-protocol Run and pipeline (integration)")
 def test_end_to_end_through_dq(dq_home):
     import dataquality as dq
 
@@ -369,23 +374,30 @@ def test_task_metrics_from_a_split_summary():
         task_metrics(summary, "c", m, fn=FN)
 
 
-def test_compute_split_validation_uses_the_training_gold(tmp_path):
-    import pyarrow as pa
+def test_validation_dep_uses_training_neighbours_and_matches_the_definition(dq_home):
+    import dataquality as dq
 
-    m = binary_manifest(["a", "b"])
-    logits, noisy, _ = synthetic(n=20)
-    rows = [["a" if noisy[i, 0] else "NOT_a", "b" if noisy[i, 1] else "NOT_b"] for i in range(20)]
-    inputs = pa.table({"id": np.arange(20), "text": ["t"] * 20, TASK_LABELS: pa.array(rows, pa.list_(pa.string()))})
-    shared: dict = {}
-    asked = []
-
-    def ctx(split, d):
-        d.mkdir()
-        return SimpleNamespace(manifest=m, split=split, inference_name=None, inputs=inputs, epoch_logits=logits,
-                               embeddings=None, tmp=d, settings={}, shared=shared,
-                               neighbors=lambda k: asked.append(split) or np.tile(np.arange(k), (20, 1)))
-
-    TASK.compute_split(ctx("training", tmp_path / "tr"))
-    TASK.compute_split(ctx("validation", tmp_path / "va"))
-    assert asked == ["training", "validation"]
-    assert shared["multilabel"]["reference_gold"].shape == (20, 2)
+    logits, noisy, _ = synthetic(n=60)
+    rows = [[t for t, on in zip("ab", noisy[i]) if on] for i in range(60)]
+    rng = np.random.default_rng(2)
+    embs = rng.normal(size=(60, 8)).astype(np.float32)
+    run = dq.init("text_multi_label", project_name="p", run_name="val")
+    dq.set_tasks_for_run(["a", "b"])
+    dq.log_data_samples(texts=[f"t{i}" for i in range(40)], ids=list(range(40)), task_labels=rows[:40], split="training")
+    dq.log_data_samples(texts=[f"v{i}" for i in range(40, 60)], ids=list(range(40, 60)), task_labels=rows[40:],
+                        split="validation")
+    for epoch in range(logits.shape[0]):
+        dq.log_model_outputs(ids=np.arange(40), embs=embs[:40], logits=logits[epoch, :40], split="training", epoch=epoch)
+    dq.log_model_outputs(ids=np.arange(40, 60), embs=embs[40:], logits=logits[-1, 40:], split="validation", epoch=3)
+    run.finish(verbose=False)
+    blended = dq.metrics.get_dataframe("p", "val", "validation")["data_error_potential_a"].to_numpy()
+    dq.init("text_multi_label", project_name="p", run_name="val")
+    dq.set_signal_settings(dep_knn_weight=1.0)  # the model's probabilities alone
+    dq.finish(verbose=False)
+    plain = dq.metrics.get_dataframe("p", "val", "validation")
+    # by hand: DEP = (1 - margin of the gold label) / 2 on the sigmoid's [1 - s, s]
+    s = 1 / (1 + np.exp(-logits[-1, 40:, 0].astype(np.float64)))
+    gold = noisy[40:, 0]
+    p_gold = np.where(gold == 1, s, 1 - s)
+    np.testing.assert_allclose(plain["data_error_potential_a"], (1 - (2 * p_gold - 1)) / 2, atol=1e-5)
+    assert not np.allclose(blended, plain["data_error_potential_a"])  # the neighbours' labels counted

@@ -327,4 +327,4 @@ def set_tasks_for_run(tasks: list[str], binary: bool = True) -> None:
     """
     if not disabled():
         fn = "dq.set_tasks_for_run"
-        get_current_run(fn).set_task_option("tasks", {"tasks": tasks, "binary": binary}, fn=fn)
+        get_current_run(fn).set_option("tasks", {"tasks": tasks, "binary": binary}, fn=fn)

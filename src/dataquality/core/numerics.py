@@ -6,11 +6,11 @@ import numpy as np
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, numerically stable.
+    """Softmax over the last axis, numerically stable.
 
     Parameters
     ----------
-    logits : numpy.ndarray of float, shape (n, k)
+    logits : numpy.ndarray of float, shape (..., k)
         Overwritten in place when it is already a float32 array that the caller owns (the result
         is computed in the array ``logits - max``, a new array).
 
@@ -19,9 +19,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     numpy.ndarray of float32, shape (n, k)
         Rows sum to 1.
     """
-    z = logits - logits.max(axis=1, keepdims=True)
+    z = logits - logits.max(axis=-1, keepdims=True)
     np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
+    z /= z.sum(axis=-1, keepdims=True)
     return z
 
 

@@ -120,3 +120,100 @@ def read_inputs(paths: store.RunPaths, key: str, *, fn: str):
             "dq.log_dataset(..., split=...) before finishing."
         )
     return pa.concat_tables([pq.read_table(p) for p in parts], promote_options="permissive")
+
+
+@dataclass
+class JoinedOutputs:
+    """A split's model outputs joined to its inputs, one row per sample with final-epoch outputs.
+
+    Attributes
+    ----------
+    rows : numpy.ndarray of int64, shape (n,)
+        The input rows that have final-epoch outputs, in the order the inputs were logged.
+    n_inputs : int
+        Rows of the input table (samples without final-epoch outputs are not in the results).
+    epochs : list of int or None
+        The logged epochs, ascending, the final one last (``[None]`` for an inference set).
+    logits : numpy.ndarray of float32, shape (E, n, width)
+        Stored logit rows per epoch (``E = 1`` unless every epoch was asked for); NaN where a
+        sample was not logged at that epoch.
+    embeddings : numpy.ndarray of float32, shape (n, d), or None
+        Final-epoch embeddings, memory-mapped from the ``.npy`` file they were written to; None
+        when the split was logged with ``exclude_embs``.
+    """
+
+    rows: np.ndarray
+    n_inputs: int
+    epochs: list
+    logits: np.ndarray
+    embeddings: np.ndarray | None
+
+
+def join_outputs(paths: store.RunPaths, key: str, in_ids: np.ndarray, *, width: int, emb_path: Path,
+                 all_epochs: bool, fn: str) -> JoinedOutputs:
+    """Join the output parts of split ``key`` to its input ids (one output row per sample).
+
+    Parameters
+    ----------
+    in_ids : numpy.ndarray, shape (n_inputs,)
+        The ids of the split's input table, unique.
+    width : int
+        Columns of every stored logit row.
+    emb_path : pathlib.Path
+        Where to write the final-epoch embeddings (a ``.npy`` file), when there are any.
+    all_epochs : bool
+        Read every epoch's logits (training dynamics), else the final epoch's only.
+
+    Raises
+    ------
+    UnknownIdError, DuplicateIdError, ShapeError
+        Outputs of ids never logged as inputs, logged twice in one epoch, or a final epoch that
+        mixes batches with and without embeddings.
+    """
+    from ..exceptions import ShapeError
+
+    index = unique_index(in_ids, fn=fn, what=f"the inputs of split {key!r}")
+    eps = epochs(paths, key)
+    final = eps[-1]
+    final_pos = [lookup(index, ids_of(batch), key, final.epoch, fn) for _, batch in open_parts(final.parts)]
+    pos_all = np.concatenate(final_pos)
+    check_unique_pos(pos_all, in_ids, key, final.epoch, fn)
+    rows = np.sort(pos_all)
+    row_of_input = np.full(len(in_ids), -1, dtype=np.int64)
+    row_of_input[rows] = np.arange(len(rows))
+    n = len(rows)
+    used = eps if all_epochs else [final]
+    logits = np.full((len(used), n, width), np.nan, dtype=np.float32)
+    emb_out, has_emb = None, None
+    for (_, batch), pos in zip(open_parts(final.parts), final_pos):
+        dest = row_of_input[pos]
+        logits[-1, dest] = matrix(batch, S.LOGITS)
+        batch_has = S.EMB in batch.schema.names
+        if has_emb is None:
+            has_emb = batch_has
+        elif has_emb != batch_has:
+            raise ShapeError(
+                f"{fn}: in split {key!r} some batches of the final epoch were logged with "
+                "exclude_embs=True and some with embeddings; log all or none."
+            )
+        if batch_has:
+            if emb_out is None:
+                d = batch.schema.field(S.EMB).type.list_size
+                emb_out = np.lib.format.open_memmap(emb_path, mode="w+", dtype=np.float32, shape=(n, d))
+            emb_out[dest] = matrix(batch, S.EMB)
+    for e_i, ep in enumerate(used[:-1]):
+        ep_pos = []
+        for _, batch in open_parts(ep.parts):
+            pos = lookup(index, ids_of(batch), key, ep.epoch, fn)
+            ep_pos.append(pos)
+            dest = row_of_input[pos]
+            keep = dest >= 0  # samples missing at the final epoch are not in the results
+            logits[e_i, dest[keep]] = matrix(batch, S.LOGITS)[keep]
+        check_unique_pos(np.concatenate(ep_pos), in_ids, key, ep.epoch, fn)
+    embeddings = None
+    if emb_out is not None:
+        emb_out.flush()
+        del emb_out
+        embeddings = np.load(emb_path, mmap_mode="r")
+    return JoinedOutputs(rows=rows, n_inputs=len(in_ids), epochs=[e.epoch for e in used], logits=logits,
+                         embeddings=embeddings)

@@ -152,13 +152,13 @@ def redo(run_dir: Path, edit_id: int, *, fn: str) -> dict:
     return df[m].iloc[0].to_dict()
 
 
-def apply_edits(df, edits, split_key: str, task):
+def apply_edits(df, edits, split_key: str, task, manifest: dict):
     """Apply the active edits of ``split_key`` to a samples DataFrame of a run of ``task``.
 
     Returns a new DataFrame with deleted rows dropped, the task's edits applied (labels, spans),
     texts changed, and boolean columns ``edited`` and ``selected_for_label``.
     """
-    out = task.begin_edits(df.copy())
+    out = task.begin_edits(df.copy(), manifest=manifest)
     out["edited"] = False
     out["selected_for_label"] = False
     todo = edits[(edits["split"] == split_key) & ~edits["undone"].astype(bool)].sort_values("edit_id")
@@ -166,7 +166,7 @@ def apply_edits(df, edits, split_key: str, task):
     for e in todo.itertuples():
         ids = json.loads(e.ids)
         if e.action not in SAMPLE_ACTIONS:
-            task.apply_edit(out, e, ids, keep)
+            task.apply_edit(out, e, ids, keep, manifest=manifest)
             continue
         m = out[S.ID].isin(ids).to_numpy() & keep
         if not m.any():
@@ -180,5 +180,5 @@ def apply_edits(df, edits, split_key: str, task):
             out.loc[m, "selected_for_label"] = True
         if e.action != "select_for_label":
             out.loc[m, "edited"] = True
-    out = task.end_edits(out)
+    out = task.end_edits(out, manifest=manifest)
     return out[keep].reset_index(drop=True)

@@ -39,7 +39,7 @@ def dataframe(split: SplitRef, filt=None, include_embs: bool = False, include_pr
 
 def edited_dataframe(split: SplitRef, filt=None, *, fn: str):
     """The samples of ``split`` matching ``filt`` with the run's active edits applied."""
-    return apply_edits(dataframe(split, filt, fn=fn), load_edits(split.paths.dir), split.key, split.task)
+    return apply_edits(dataframe(split, filt, fn=fn), load_edits(split.paths.dir), split.key, split.task, split.manifest)
 
 
 def export(split: SplitRef, path, filt=None, *, edited: bool = True, format: str | None = None,
@@ -51,7 +51,7 @@ def export(split: SplitRef, path, filt=None, *, edited: bool = True, format: str
         df = df.drop(columns=["similarity"])
     if not include_signals:
         labeled = normalize_split(split.key.split("/")[0], fn=fn) != S.INFERENCE
-        df = split.task.logged_schema(df, has_labels=labeled, meta=meta_columns(list(df.columns)))
+        df = split.task.logged_schema(df, has_labels=labeled, meta=meta_columns(list(df.columns)), manifest=split.manifest)
     return write_table(df, Path(path), format, fn=fn)
 
 

@@ -78,8 +78,11 @@ def confusion(con, split: SplitRef, filt, *, fn: str) -> dict:
     dict
         ``labels`` (the axis), ``matrix`` (rows gold, columns pred), ``level``, ``n``.
     """
-    view = open_view(con, split, filt, fn=fn)
-    axis, pairs, level = split.task.confusion_pairs(con, view.where, view.params, manifest=split.manifest, fn=fn)
+    f = Filter.parse(filt, fn=fn)
+    view = open_view(con, split, f, fn=fn)
+    values = {k: v for k, v in f.task_fields.items() if v is not None}
+    axis, pairs, level = split.task.confusion_pairs(con, view.where, view.params, manifest=split.manifest, fn=fn,
+                                                    values=values)
     pos = {l: i for i, l in enumerate(axis)}
     m = np.zeros((len(axis), len(axis)), dtype=np.int64)
     for g, p, c in pairs:

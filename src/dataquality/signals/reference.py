@@ -101,6 +101,9 @@ class TrainingReference:
         :meth:`neighbor_index`.
     drift : dict or None
         The drift metric of the samples, derived once by :mod:`dataquality.signals.drift`.
+    task_thresholds : dict of str to float, or None
+        Thresholds a task derives per sub-task from training (multi-label: each task's
+        certainty-ratio threshold of ``is_on_the_boundary``).
     """
 
     labels: list[str]
@@ -116,6 +119,7 @@ class TrainingReference:
     index: Any = None
     neighbors: NeighborIndex | None = None
     drift: dict | None = None
+    task_thresholds: dict[str, float] | None = None
 
     @property
     def n_labels(self) -> int:

@@ -258,31 +258,32 @@ class Task:
         task fields); raise SplitError when the filter selects none."""
         return None
 
-    def begin_edits(self, df: Any) -> Any:
+    def begin_edits(self, df: Any, *, manifest: dict) -> Any:
         """The samples DataFrame (a copy) before edits apply: plain, editable values (NER: each
         ``gold_spans`` a list of dicts)."""
         return df
 
-    def apply_edit(self, df: Any, edit: Any, keys: list, live: "np.ndarray") -> None:
+    def apply_edit(self, df: Any, edit: Any, keys: list, live: "np.ndarray", *, manifest: dict) -> None:
         """Apply one of the task's own edit actions to ``df`` in place (``edit`` a stored edit
         record with attribute access, ``keys`` its recorded ids or keys, ``live`` the rows not
         deleted so far); set ``edited`` on the rows changed."""
         raise NotImplementedError(f"{self.name}: edit action {edit.action!r} is not applied")
 
-    def end_edits(self, df: Any) -> Any:
+    def end_edits(self, df: Any, *, manifest: dict) -> Any:
         """The edited samples DataFrame with derived columns brought up to date."""
         return df
 
-    def logged_schema(self, df: Any, *, has_labels: bool, meta: list[str]) -> Any:
+    def logged_schema(self, df: Any, *, has_labels: bool, meta: list[str], manifest: dict) -> Any:
         """The columns of ``df`` (samples, maybe edited) in the schema the user logged them with:
         what an export without signals writes."""
         raise NotImplementedError
 
-    def confusion_pairs(self, con: Any, where: str, params: list, *, manifest: dict,
-                        fn: str) -> tuple[list[str], list[tuple], str]:
+    def confusion_pairs(self, con: Any, where: str, params: list, *, manifest: dict, fn: str,
+                        values: dict | None = None) -> tuple[list[str], list[tuple], str]:
         """The confusion matrix of the samples ``where`` selects, as ``(axis labels, rows of (gold,
         pred, count), level)``; ``level`` says what is counted (``"sample"``, ``"span"``). Raise
-        SchemaError when the split has nothing to cross."""
+        SchemaError when the split has nothing to cross. ``values``: the task's filter fields set
+        (multi-label: the ``task`` whose labels are crossed)."""
         from ..exceptions import SchemaError
 
         raise SchemaError(f"{fn}: {self.name} splits have no gold and predicted labels to cross.")

@@ -21,7 +21,7 @@ import numpy as np
 from ...core import layout as S
 from ...core import parts as P
 from ...core.numerics import softmax
-from ...exceptions import LabelError, ShapeError
+from ...exceptions import LabelError
 from ...signals import SplitArrays, run_signals
 from ...signals.reference import SplitOutputs, TrainingReference
 from ..base import SplitContext
@@ -78,71 +78,26 @@ class ClassificationCompute:
         if split != S.INFERENCE:
             table = gold_labels(table, key, labels, fn)
         in_ids = table.column(S.ID).to_numpy(zero_copy_only=False)
-        in_index = P.unique_index(in_ids, fn=fn, what=f"the inputs of split {key!r}")
-        n_in = len(in_ids)
-        epochs = P.epochs(paths, key)
-        final = epochs[-1]
-
-        # Map every output record of the final epoch to its input row.
-        final_pos = []
-        for p, batch in P.open_parts(final.parts):
-            final_pos.append(P.lookup(in_index, P.ids_of(batch), key, final.epoch, fn))
-        pos_all = np.concatenate(final_pos)
-        P.check_unique_pos(pos_all, in_ids, key, final.epoch, fn)
-        rows = np.sort(pos_all)  # input rows with outputs, in input order
-        row_of_input = np.full(n_in, -1, dtype=np.int64)
-        row_of_input[rows] = np.arange(len(rows))
-        n = len(rows)
-
+        labeled = split != S.INFERENCE
         k = len(labels)
-        logits = np.empty((n, k), dtype=np.float32)
-        emb_out = None
-        has_emb = None
-        for (p, batch), pos in zip(P.open_parts(final.parts), final_pos):
-            dest = row_of_input[pos]
-            logits[dest] = P.matrix(batch, S.LOGITS)
-            batch_has = S.EMB in batch.schema.names
-            if has_emb is None:
-                has_emb = batch_has
-            elif has_emb != batch_has:
-                raise ShapeError(
-                    f"{fn}: in split {key!r} some batches of the final epoch were logged with "
-                    "exclude_embs=True and some with embeddings; log all or none."
-                )
-            if batch_has:
-                if emb_out is None:
-                    d = batch.schema.field(S.EMB).type.list_size
-                    emb_out = np.lib.format.open_memmap(tmp / S.EMBEDDINGS_FILE, mode="w+", dtype=np.float32, shape=(n, d))
-                emb_out[dest] = P.matrix(batch, S.EMB)
-        if emb_out is not None:
-            emb_out.flush()
-        probs = softmax(logits)
-        del logits
+        joined = P.join_outputs(paths, key, in_ids, width=k, emb_path=tmp / S.EMBEDDINGS_FILE,
+                                all_epochs=labeled, fn=fn)
+        rows, n, n_in = joined.rows, len(joined.rows), joined.n_inputs
+        # Probabilities per epoch, in place of the logits (NaN rows stay NaN: not logged then).
+        epoch_probs = joined.logits
+        for e_i in range(len(epoch_probs)):
+            epoch_probs[e_i] = softmax(epoch_probs[e_i])
+        probs = np.array(epoch_probs[-1])
         np.save(tmp / S.PROBS_FILE, probs)
+        if not labeled:
+            epoch_probs = None
 
         gold = None
-        if split != S.INFERENCE:
+        if labeled:
             lab_index = {l: i for i, l in enumerate(labels)}
             gold_names = table.column(S.GOLD).to_numpy(zero_copy_only=False)[rows]
             gold = np.fromiter((lab_index[g] for g in gold_names), dtype=np.int64, count=n)
-
-        # Training dynamics: per epoch, probabilities aligned to the result rows.
-        epoch_probs = None
-        if split != S.INFERENCE:
-            epoch_probs = np.full((len(epochs), n, k), np.nan, dtype=np.float32)
-            for e_i, ep in enumerate(epochs):
-                if ep is final:
-                    epoch_probs[e_i] = probs
-                    continue
-                ep_pos = []
-                for p, batch in P.open_parts(ep.parts):
-                    pos = P.lookup(in_index, P.ids_of(batch), key, ep.epoch, fn)
-                    ep_pos.append(pos)
-                    dest = row_of_input[pos]
-                    keep = dest >= 0  # samples missing at the final epoch are not in the results
-                    epoch_probs[e_i, dest[keep]] = softmax(P.matrix(batch, S.LOGITS)[keep].astype(np.float32))
-                P.check_unique_pos(np.concatenate(ep_pos), in_ids, key, ep.epoch, fn)
-            write_dynamics(tmp / S.DYNAMICS_FILE, in_ids[rows], [e.epoch for e in epochs], epoch_probs, gold)
+            write_dynamics(tmp / S.DYNAMICS_FILE, in_ids[rows], joined.epochs, epoch_probs, gold)
 
         pred = probs.argmax(axis=1)
         samples = table.take(pa.array(rows))
@@ -153,7 +108,7 @@ class ClassificationCompute:
         }
         if split == S.INFERENCE:
             cols[S.GOLD] = pa.nulls(n, pa.string())
-        embeddings = np.load(tmp / S.EMBEDDINGS_FILE, mmap_mode="r") if emb_out is not None else None
+        embeddings = joined.embeddings
         reference = ctx.reference
         data = SplitArrays(
             split=split,
@@ -164,7 +119,7 @@ class ClassificationCompute:
             probs=probs,
             embeddings=embeddings,
             epoch_probs=epoch_probs,
-            epochs=[e.epoch for e in epochs] if split != S.INFERENCE else [],
+            epochs=joined.epochs if labeled else [],
             texts=samples.column(S.TEXT),
             settings=ctx.settings,
             reference=reference,
@@ -186,8 +141,8 @@ class ClassificationCompute:
             "n_samples": int(n),
             "n_inputs": int(n_in),
             "n_inputs_without_outputs": int(n_in - n),
-            "epochs": [e.epoch for e in epochs] if split != S.INFERENCE else [],
-            "has_embeddings": emb_out is not None,
+            "epochs": joined.epochs if labeled else [],
+            "has_embeddings": embeddings is not None,
             "pred_counts": counts(pred, labels),
         }
         if gold is not None:

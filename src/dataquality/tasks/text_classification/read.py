@@ -38,7 +38,7 @@ class ClassificationRead:
             if edit.new_label not in labels:
                 raise LabelError(f"{fn}: `new_label` must be one of the run's labels {labels}; got {edit.new_label!r}.")
 
-    def apply_edit(self, df: Any, edit: Any, keys: list, live: np.ndarray) -> None:
+    def apply_edit(self, df: Any, edit: Any, keys: list, live: np.ndarray, *, manifest: dict) -> None:
         m = df[S.ID].isin(keys).to_numpy() & live
         if not m.any():
             return
@@ -50,12 +50,12 @@ class ClassificationRead:
             raise NotImplementedError(f"{self.name}: edit action {edit.action!r} is not applied")
         df.loc[m, "edited"] = True
 
-    def end_edits(self, df: Any) -> Any:
+    def end_edits(self, df: Any, *, manifest: dict) -> Any:
         if S.GOLD in df.columns and "is_misclassified" in df.columns:
             df["is_misclassified"] = df[S.GOLD].notna() & (df[S.GOLD] != df[S.PRED])
         return df
 
-    def logged_schema(self, df: Any, *, has_labels: bool, meta: list[str]) -> Any:
+    def logged_schema(self, df: Any, *, has_labels: bool, meta: list[str], manifest: dict) -> Any:
         cols = [S.ID, S.TEXT] + ([S.TEXT_PAIR] if S.TEXT_PAIR in df.columns else [])
         out = df[cols].copy()
         if has_labels or df[S.GOLD].notna().any():
@@ -64,8 +64,8 @@ class ClassificationRead:
             out[m] = df[m]
         return out
 
-    def confusion_pairs(self, con: Any, where: str, params: list, *, manifest: dict,
-                        fn: str) -> tuple[list[str], list[tuple], str]:
+    def confusion_pairs(self, con: Any, where: str, params: list, *, manifest: dict, fn: str,
+                        values: dict | None = None) -> tuple[list[str], list[tuple], str]:
         g, p = _quote(S.GOLD), _quote(S.PRED)
         sql = f"SELECT {g}, {p}, count(*) FROM samples WHERE {where} AND {g} IS NOT NULL GROUP BY ALL"
         return list(manifest.get("labels") or []), con.execute(sql, params).fetchall(), "sample"

@@ -1,21 +1,35 @@
-"""The compute side of the task: a split's results at ``finish()`` (see ..base.Task).
+"""The compute side of the multi-label task: a split's results at ``finish()`` (see ..base.Task).
 
-The signals themselves are pure functions in :mod:`.signals`; this module joins what the pipeline
-hands over into their arrays and writes the split's results.
+The per-task signals are pure functions in :mod:`.signals`; drift, the map and clusters come from
+the registry's embedding signals (:mod:`dataquality.signals`), exactly as for classification, over
+the one embedding each sample has. Per split it writes into the pipeline's staging folder:
+
+- ``samples.parquet``: id, text, ``gold`` and ``pred`` (one label per task, in task order),
+  ``confidence`` (the lowest over the tasks), meta columns, per-task columns (``gold_<task>``,
+  ``pred_<task>``, ``confidence_<task>``, ``aum_<task>``, ``data_error_potential_<task>``,
+  ``is_misclassified_<task>``, ``likely_mislabeled_<task>``, ``is_on_the_boundary_<task>``),
+  sample columns (``data_error_potential`` = the highest over the tasks, ``mislabeled_tasks``,
+  ``likely_mislabeled``, ``is_misclassified``), and the embedding signals' columns;
+- ``embeddings.npy`` and ``probs.npy`` (every task's probabilities side by side), row-aligned.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 
 from ...core import layout as S
+from ...core import parts as P
 from ...exceptions import ConfigurationError
+from ...signals import SplitArrays, run_signals
+from ...signals.reference import SplitOutputs, TrainingReference, reference_neighbors
+from ...signals.settings import setting_value
+from ..base import SplitContext
 from .schema import TASK_LABELS, gold_indices, require_labels, widths_of
 from .signals import multilabel_signals, task_probs
 
-DEP_KNN_K = 10
+EMBEDDING_SIGNALS = ("map", "drift")  # the registry's signals this task runs on its samples
 
 
 class MultiLabelCompute:
@@ -30,61 +44,85 @@ class MultiLabelCompute:
                 f"logged with {logged} columns."
             )
 
-    def compute_split(self, ctx: Any) -> dict:
-        """Per-task and per-sample results of one split, written into ``ctx.tmp``.
+    def probabilities(self, logits: np.ndarray, manifest: dict) -> np.ndarray:
+        """Every task's probabilities side by side (binary tasks ``[1 − σ, σ]``)."""
+        return np.concatenate(task_probs(np.asarray(logits, np.float32), widths_of(manifest),
+                                         bool(manifest.get("binary"))), axis=-1)
 
-        ``ctx`` (the pipeline's split context) provides: ``manifest``, ``split``,
-        ``inference_name``, ``inputs`` (the split's input table, row-aligned with the results),
-        ``epoch_logits`` ((E, n, width) float32, ascending epochs, the final one last; E = 1 for
-        inference), ``embeddings`` ((n, d) or None), ``tmp`` (the staging folder), ``settings``,
-        ``shared`` (a dict shared by the splits of one ``finish()``), and optionally
-        ``neighbors(k)`` (each sample's k nearest training rows, itself excluded, (n, k) ints;
-        None without embeddings) and ``reference_gold`` (the training split's gold, (n_ref, T)).
-        Drift, similarity, the map and clusters are the pipeline's embedding signals, as for
-        classification; this adds the per-task columns and summary.
-        """
+    def training_reference(self, results_root: Path, manifest: dict, *, stored_training: bool) -> TrainingReference:
+        from .reference import load_reference
+
+        return load_reference(results_root, manifest, stored_training=stored_training)
+
+    def compute_split(self, ctx: SplitContext) -> dict:
+        """Join the split's inputs and outputs, run the per-task and embedding signals and write
+        the results into ``ctx.tmp`` (see the module docstring). Returns the split's summary."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        m = ctx.manifest
-        tasks, labels = require_labels(m, fn="dq.finish")
+        m, fn, key, split = ctx.manifest, ctx.fn, ctx.key, ctx.split
+        tasks, labels = require_labels(m, fn=fn)
         binary = bool(m.get("binary"))
-        table = ctx.inputs
-        gold = None
-        if ctx.split != S.INFERENCE:
-            gold = gold_indices(table.column(TASK_LABELS).to_pylist(), labels)
-        shared = ctx.shared.setdefault("multilabel", {})
-        nb_idx = ref_gold = None
-        neighbors = getattr(ctx, "neighbors", None)
-        if gold is not None and neighbors is not None:
-            # the training split's gold: its own, the pipeline's reference, or the training split
-            # computed earlier in this finish()
-            ref_gold = gold if ctx.split == S.TRAIN else getattr(ctx, "reference_gold", None)
-            if ref_gold is None:
-                ref_gold = shared.get("reference_gold")
-            nb_idx = neighbors(int(ctx.settings.get("dep_knn_k", DEP_KNN_K))) if ref_gold is not None else None
-            if nb_idx is None:
-                ref_gold = None
-        cols, summary = multilabel_signals(
-            ctx.epoch_logits, gold, tasks=tasks, labels=labels, binary=binary, nb_idx=nb_idx, ref_gold=ref_gold,
-            boundary_thresholds=shared.get("boundary_thresholds") if ctx.split != S.TRAIN else None,
-            settings=ctx.settings,
-        )
-        if ctx.split == S.TRAIN:
-            shared["boundary_thresholds"] = summary["boundary_thresholds"]
-            shared["reference_gold"] = gold
-        probs = np.concatenate(task_probs(ctx.epoch_logits[-1], widths_of(m), binary), axis=1)
+        labeled = split != S.INFERENCE
+        table = P.read_inputs(ctx.paths, key, fn=fn)
+        in_ids = table.column(S.ID).to_numpy(zero_copy_only=False)
+        joined = P.join_outputs(ctx.paths, key, in_ids, width=self.logits_width(m),  # type: ignore[attr-defined]
+                                emb_path=ctx.tmp / S.EMBEDDINGS_FILE, all_epochs=labeled, fn=fn)
+        rows, n = joined.rows, len(joined.rows)
+        table = table.take(pa.array(rows))
+        gold = gold_indices(table.column(TASK_LABELS).to_pylist(), labels) if labeled else None
+        probs = self.probabilities(joined.logits[-1], m)
         np.save(ctx.tmp / S.PROBS_FILE, probs)
+
+        ref = ctx.reference
+        data = SplitArrays(split=split, inference_name=ctx.inference_name, labels=list(tasks), ids=in_ids[rows],
+                           gold=None, probs=None, embeddings=joined.embeddings, epoch_probs=None,
+                           epochs=joined.epochs if labeled else [], texts=table.column(S.TEXT),
+                           settings=ctx.settings, reference=ref)
+        if split == S.TRAIN:
+            ref.embeddings, ref.gold = joined.embeddings, gold
+            ref.neighbors = ref.index = ref.drift = None
+        nb_idx = ref_gold = None
+        if gold is not None and ref.gold is not None and ref.embeddings is not None and data.embeddings is not None:
+            found = reference_neighbors(data, int(setting_value(ctx.settings, "dep_knn_k")))
+            if found is not None:
+                nb_idx, ref_gold = found[1], ref.gold
+        cols, summary = multilabel_signals(
+            joined.logits, gold, tasks=tasks, labels=labels, binary=binary, nb_idx=nb_idx, ref_gold=ref_gold,
+            boundary_thresholds=None if split == S.TRAIN else ref.task_thresholds, settings=ctx.settings,
+        )
+        if split == S.TRAIN:
+            ref.task_thresholds = summary["boundary_thresholds"]
+        # What inference sets are tested against: per-sample confidence, predicted positives per task.
+        pred_idx = np.asarray([[labels[t].index(p) for t, p in enumerate(row)] for row in cols["pred"]],
+                              dtype=np.int64).reshape(n, len(tasks))
+        data.confidence = np.asarray(cols["confidence"], np.float64)
+        data.pred_counts = (pred_idx > 0).sum(axis=0)  # per task: predictions other than its first label
+        data.count_unit = "positive predictions per task" if binary else "predictions other than each task's first label"
+        if labeled:
+            ref.set_outputs(split, SplitOutputs(data.confidence, data.pred_counts))
+        emb_cols, emb_summary = ({}, {})
+        if ctx.signals:
+            emb_cols, emb_summary = run_signals(data, names=list(EMBEDDING_SIGNALS))
+            if split == S.TRAIN:
+                ref.remember_training(emb_cols, emb_summary)
+        summary["signals"] = emb_summary
+
         out = {S.ID: table.column(S.ID), S.TEXT: table.column(S.TEXT)}
-        out[S.GOLD] = (table.column(TASK_LABELS) if gold is not None
-                       else pa.nulls(table.num_rows, pa.list_(pa.string())))
+        out[S.GOLD] = table.column(TASK_LABELS) if labeled else pa.nulls(n, pa.list_(pa.string()))
         out[S.PRED] = pa.array(cols.pop("pred"), pa.list_(pa.string()))
         out[S.CONFIDENCE] = pa.array(cols.pop("confidence"))
         for c in table.column_names:
             if c not in (S.ID, S.TEXT, TASK_LABELS):
                 out[c] = table.column(c)
-        for c, v in cols.items():
+        for c, v in {**cols, **emb_cols}.items():
             out[c] = pa.array(v, pa.list_(pa.string())) if c == "mislabeled_tasks" else pa.array(v)
         pq.write_table(pa.table(out), ctx.tmp / S.SAMPLES_FILE)
-        summary.update({"split": ctx.split, "inference_name": ctx.inference_name, "n_samples": int(table.num_rows)})
+        summary.update({"split": split, "inference_name": ctx.inference_name, "n_samples": int(n),
+                        "n_inputs": int(joined.n_inputs), "n_inputs_without_outputs": int(joined.n_inputs - n),
+                        "epochs": joined.epochs if labeled else [], "has_embeddings": joined.embeddings is not None,
+                        "pred_counts": {t: int(c) for t, c in zip(tasks, (pred_idx > 0).sum(axis=0))}})
+        if gold is not None:
+            summary["gold_counts"] = {t: int(c) for t, c in zip(tasks, (gold > 0).sum(axis=0))}
+            summary["accuracy"] = float((pred_idx == gold).all(axis=1).mean()) if n else None
         return summary

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from ..base import Capabilities, EditAction, FilterField
-from .schema import labels_of
+import json
+from typing import Any
+
+import numpy as np
+
+from ...core import layout as S
+from ...exceptions import ConfigurationError, LabelError
+from ..base import Capabilities, EditAction, EditRequest, FilterField
+from .schema import TASK_LABELS, gold_indices, labels_of
 
 EDIT_ACTIONS = (
     EditAction("relabel", "label", "Set the label of one task (the filter's or the edit's `task`) to new_label."),
@@ -42,6 +49,103 @@ class MultiLabelRead:
 
     def edit_actions(self, manifest: dict) -> list[EditAction]:
         return list(EDIT_ACTIONS)
+
+    def filter_clauses(self, values: dict, *, manifest: dict, columns: list[str], fn: str) -> list[tuple[str, list]]:
+        return []  # ``task`` selects no rows: it points the label fields at that task's columns
+
+    def filter_columns(self, values: dict, *, manifest: dict) -> dict[str, str]:
+        task = values.get("task")
+        if task is None:
+            return {}
+        return task_filter_columns(check_task(task[0] if isinstance(task, list) and len(task) == 1 else task,
+                                              manifest, fn="filter `task`"))
+
+    def edit_keys(self, edit: EditRequest, con: Any, where: str, params: list, values: dict, *,
+                  manifest: dict, split_key: str, fn: str) -> list | None:
+        if edit.action in ("relabel", "relabel_as_pred"):
+            task = values.get("task")
+            if task is None:
+                raise ConfigurationError(
+                    f"{fn}: a text_multi_label {edit.action!r} edit relabels one task: put it in the filter, "
+                    f"e.g. filter={{'task': {(manifest.get('tasks') or ['<task>'])[0]!r}, ...}}."
+                )
+            task = check_task(task, manifest, fn=fn)
+            if edit.action == "relabel" and edit.new_label not in self.label_choices(manifest, task):
+                raise LabelError(f"{fn}: `new_label` must be a label of task {task!r} "
+                                 f"{self.label_choices(manifest, task)}; got {edit.new_label!r}.")
+        return None  # the ids of the samples the filter selects
+
+    def check_edit(self, edit: EditRequest, *, manifest: dict, fn: str) -> None:
+        if edit.action == "relabel" and edit.new_label not in self.label_choices(manifest):
+            raise LabelError(f"{fn}: `new_label` must be a label of one of the run's tasks "
+                             f"{self.label_choices(manifest)}; got {edit.new_label!r}.")
+        super().check_edit(edit, manifest=manifest, fn=fn)  # type: ignore[misc]
+
+    def begin_edits(self, df: Any, *, manifest: dict) -> Any:
+        for c in (S.GOLD, S.PRED):
+            if c in df.columns:
+                df[c] = [None if v is None else list(v) for v in df[c]]
+        return df
+
+    def apply_edit(self, df: Any, edit: Any, keys: list, live: np.ndarray, *, manifest: dict) -> None:
+        m = df[S.ID].isin(keys).to_numpy() & live
+        if not m.any():
+            return
+        task = json.loads(edit.filter).get("task") if isinstance(edit.filter, str) else None
+        if edit.action not in ("relabel", "relabel_as_pred") or task is None:
+            raise NotImplementedError(f"{self.name}: edit action {edit.action!r} is not applied")
+        rows = np.flatnonzero(m)
+        t = manifest["tasks"].index(task)
+        for r in rows:
+            gold = df.at[df.index[r], S.GOLD]
+            new = df.at[df.index[r], S.PRED][t] if edit.action == "relabel_as_pred" else edit.new_label
+            df.at[df.index[r], S.GOLD] = relabel_task([gold], task, new, manifest, fn="edit")[0]
+        col = f"gold_{task}"
+        if col in df.columns:
+            df.loc[m, col] = [g[t] for g in df.loc[m, S.GOLD]]
+        df.loc[m, "edited"] = True
+
+    def end_edits(self, df: Any, *, manifest: dict) -> Any:
+        tasks = manifest.get("tasks") or []
+        for t in tasks:
+            if f"gold_{t}" in df.columns and f"is_misclassified_{t}" in df.columns:
+                df[f"is_misclassified_{t}"] = df[f"gold_{t}"] != df[f"pred_{t}"]
+        have = [f"is_misclassified_{t}" for t in tasks if f"is_misclassified_{t}" in df.columns]
+        if have and "is_misclassified" in df.columns:
+            df["is_misclassified"] = df[have].any(axis=1)
+        return df
+
+    def logged_schema(self, df: Any, *, has_labels: bool, meta: list[str], manifest: dict) -> Any:
+        out = df[[S.ID, S.TEXT]].copy()
+        if has_labels:
+            out[TASK_LABELS] = logged_labels([list(g) for g in df[S.GOLD]], manifest)
+        for c in meta:
+            out[c] = df[c]
+        return out
+
+    def confusion_pairs(self, con: Any, where: str, params: list, *, manifest: dict, fn: str,
+                        values: dict | None = None) -> tuple[list[str], list[tuple], str]:
+        """The confusion of one task's labels: the filter's ``task``, else the first task."""
+        tasks = manifest.get("tasks") or []
+        task = check_task((values or {}).get("task") or (tasks[0] if tasks else None), manifest, fn=fn)
+        g, p = f'"gold_{task}"', f'"pred_{task}"'
+        sql = f"SELECT {g}, {p}, count(*) FROM samples WHERE {where} AND {g} IS NOT NULL GROUP BY ALL"
+        return self.label_choices(manifest, task), con.execute(sql, params).fetchall(), f"sample ({task})"
+
+    def summary_columns(self, manifest: dict) -> list[str]:
+        return [S.GOLD, S.PRED, S.CONFIDENCE]
+
+    def filtered_summary(self, rows: Any, *, manifest: dict) -> dict | None:
+        from .signals import multilabel_metrics
+
+        labels = labels_of(manifest)
+        out: dict = {"mean_confidence": float(rows[S.CONFIDENCE].mean()) if len(rows) else None}
+        labeled = [g is not None for g in rows[S.GOLD]]
+        if any(labeled):
+            gold = gold_indices([list(g) for g, ok in zip(rows[S.GOLD], labeled) if ok], labels)
+            pred = gold_indices([list(p) for p, ok in zip(rows[S.PRED], labeled) if ok], labels)
+            out["metrics"] = multilabel_metrics(gold, pred, manifest["tasks"], labels, bool(manifest.get("binary")))
+        return out
 
     def label_choices(self, manifest: dict, task: str | None = None) -> list[str]:
         """The labels of ``task`` (every task's labels, once each, without one)."""

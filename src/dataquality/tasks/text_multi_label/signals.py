@@ -30,26 +30,16 @@ import warnings
 
 import numpy as np
 
+from ...core.numerics import sigmoid, softmax
 from ...signals.boundary import certainty_ratio
-from ...signals.dep import DEFAULTS as DEP_DEFAULTS
 from ...signals.dep import knn_label_distribution, margin_of, mean_probs
 from ...signals.dynamics import gold_margins
+from ...signals.settings import setting_value
 from ...signals.mislabeled import confident_joint_offdiagonal, estimated_issue_count
 from ...signals.summary import classification_metrics
 
 BOUNDARY_QUANTILE = 0.9
 BOUNDARY_FLOOR = 0.25
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(np.float32)
-
-
-def softmax(x: np.ndarray) -> np.ndarray:
-    z = x.astype(np.float64) - np.nanmax(x, axis=-1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def task_probs(logits: np.ndarray, widths: list[int], binary: bool) -> list[np.ndarray]:
@@ -101,7 +91,7 @@ def neighbor_task_labels(nb_idx: np.ndarray, ref_gold: np.ndarray, n_labels: lis
 
 
 def task_dep(epoch_probs: np.ndarray, gold: np.ndarray, knn_q: np.ndarray | None = None, *,
-             knn_weight: float = DEP_DEFAULTS["dep_knn_weight"]) -> dict:
+             knn_weight: float = setting_value({}, "dep_knn_weight")) -> dict:
     """DEP of one task.
 
     Parameters
@@ -254,7 +244,7 @@ def multilabel_signals(epoch_logits: np.ndarray, gold: np.ndarray | None, *, tas
     qs = None
     if gold is not None and nb_idx is not None and ref_gold is not None:
         qs = neighbor_task_labels(nb_idx, ref_gold, [len(l) for l in labels],
-                                  strength=float(settings.get("dep_prior_strength", DEP_DEFAULTS["dep_prior_strength"])))
+                                  strength=float(setting_value(settings, "dep_prior_strength")))
     deps = np.zeros((n, T), dtype=np.float32)
     flags = np.zeros((n, T), dtype=bool)
     thresholds = dict(boundary_thresholds or {})
@@ -274,7 +264,7 @@ def multilabel_signals(epoch_logits: np.ndarray, gold: np.ndarray | None, *, tas
         cols[f"confidence_{name}"] = conf[:, t]
         if gold is not None:
             r = task_dep(per_epoch[t], gold[:, t], None if qs is None else qs[t],
-                         knn_weight=float(settings.get("dep_knn_weight", DEP_DEFAULTS["dep_knn_weight"])))
+                         knn_weight=float(setting_value(settings, "dep_knn_weight")))
             flag, n_issues = task_mislabeled(r["blend"], gold[:, t], r["dep"])
             deps[:, t], flags[:, t] = r["dep"], flag
             easy = float(r["dep"].mean()) if n else 0.0

@@ -20,3 +20,8 @@ class TextMultiLabel(MultiLabelWrite, MultiLabelCompute, MultiLabelRead, Task):
     aliases: ClassVar[tuple[str, ...]] = ()
     unit: ClassVar[str] = "sample"
     input_columns: ClassVar[tuple[str, ...]] = (S.ID, S.TEXT)
+
+    def example(self):
+        from .example import example
+
+        return example()

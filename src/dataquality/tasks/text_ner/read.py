@@ -115,12 +115,12 @@ class NerRead:
             raise SplitError(f"{fn}: the filter selects no gold spans of split {split_key!r}; nothing to edit.")
         return [[i, int(a), int(b)] for i, a, b in rows]
 
-    def begin_edits(self, df: Any) -> Any:
+    def begin_edits(self, df: Any, *, manifest: dict) -> Any:
         if GOLD_SPANS in df.columns:  # plain lists of span dicts, edited or not
             df[GOLD_SPANS] = [[dict(sp) for sp in v] if v is not None else [] for v in df[GOLD_SPANS]]
         return df
 
-    def apply_edit(self, df: Any, edit: Any, keys: list, live: np.ndarray) -> None:
+    def apply_edit(self, df: Any, edit: Any, keys: list, live: np.ndarray, *, manifest: dict) -> None:
         """A span edit on ``gold_spans``; ``keys`` are ``[id, start, end]`` of gold spans."""
         if GOLD_SPANS not in df.columns:
             return
@@ -155,15 +155,15 @@ class NerRead:
                 df.at[i, GOLD_SPANS] = new
                 df.at[i, "edited"] = True
 
-    def logged_schema(self, df: Any, *, has_labels: bool, meta: list[str]) -> Any:
+    def logged_schema(self, df: Any, *, has_labels: bool, meta: list[str], manifest: dict) -> Any:
         cols = [S.ID, S.TEXT] + ([S.TEXT_PAIR] if S.TEXT_PAIR in df.columns else [])
         out = df[cols + ([GOLD_SPANS] if has_labels else [])].copy()  # the character spans, as logged
         for m in meta:
             out[m] = df[m]
         return out
 
-    def confusion_pairs(self, con: Any, where: str, params: list, *, manifest: dict,
-                        fn: str) -> tuple[list[str], list[tuple], str]:
+    def confusion_pairs(self, con: Any, where: str, params: list, *, manifest: dict, fn: str,
+                        values: dict | None = None) -> tuple[list[str], list[tuple], str]:
         """Span level, over entity types plus ``"O"``: each gold span against the type of the
         predicted span it matched (``"O"`` when missed), each ghost predicted span as ``("O",
         its type)``."""
