@@ -306,7 +306,7 @@ def test_finish_writes_per_task_results(dq_home):
     assert np.load(d / "probs.npy").shape == (40, 4)
     # the sample's DEP is its highest task DEP
     np.testing.assert_allclose(df["data_error_potential"], df[["data_error_potential_a", "data_error_potential_b"]].max(axis=1))
-    summary = report["splits"]["training"]
+    summary = report["splits"]["training"]["signals"]["summary"]
     assert set(summary["per_task"]) == {"a", "b"} and "micro" in summary["metrics"]
     assert summary["boundary_thresholds"].keys() == {"a", "b"}
 
@@ -401,3 +401,55 @@ def test_validation_dep_uses_training_neighbours_and_matches_the_definition(dq_h
     p_gold = np.where(gold == 1, s, 1 - s)
     np.testing.assert_allclose(plain["data_error_potential_a"], (1 - (2 * p_gold - 1)) / 2, atol=1e-5)
     assert not np.allclose(blended, plain["data_error_potential_a"])  # the neighbours' labels counted
+
+
+def test_readers_take_task_and_edits_relabel_one_task(dq_home):
+    import dataquality as dq
+    from dataquality.tasks import TASKS as REGISTRY
+
+    ex = REGISTRY["text_multi_label"].example()
+    run = dq.init("text_multi_label", project_name="p", run_name="readers")
+    ex.configure(dq)
+    ex.log_inputs(dq)
+    ex.log_outputs(dq)
+    run.finish(verbose=False)
+    assert dq.metrics.get_labels_for_run("p", "readers", task="insult") == ["NOT_insult", "insult"]
+    assert dq.metrics.get_labels_for_run("p", "readers")[0] == ["NOT_toxic", "toxic"]
+    summary = dq.metrics.get_run_summary("p", "readers", "training", task="toxic")
+    assert summary["task"] == "toxic" and set(summary["per_class"]) == {"NOT_toxic", "toxic"}
+    by = dq.metrics.get_metrics("p", "readers", "training", task="toxic")
+    assert by["gold"].tolist() == ["NOT_toxic", "toxic"] and by["count"].sum() == 60
+    df = dq.metrics.get_dataframe("p", "readers", "training")
+    sub = dq.metrics.get_dataframe("p", "readers", "training", filter={"task": "toxic", "gold": ["toxic"]})
+    assert len(sub) == (df["gold_toxic"] == "toxic").sum() and (sub["gold_toxic"] == "toxic").all()
+    # relabel one task of the samples the filter selects; the other tasks stay as they were
+    e = dq.metrics.create_edit("p", "readers", "training", "relabel", filter={"text": "alpha"}, new_label="toxic",
+                               task="toxic")
+    edited = dq.metrics.get_edited_dataframe("p", "readers", "training").set_index("id")
+    before = df.set_index("id")
+    assert e["n_samples"] > 0
+    for i in edited.index[edited["edited"]]:
+        assert list(edited.loc[i, "gold"])[0] == "toxic"
+        assert list(edited.loc[i, "gold"])[1:] == list(before.loc[i, "gold"])[1:]
+    assert edited["edited"].sum() == before["text"].str.contains("alpha").sum()
+    with pytest.raises(LabelError, match="label of task 'insult'"):
+        dq.metrics.create_edit("p", "readers", "training", "relabel", new_label="toxic", task="insult")
+    with pytest.raises(ConfigurationError, match="one of the run's tasks"):
+        dq.metrics.get_run_summary("p", "readers", "training", task="spam")
+    out = dq.metrics.export_dataframe("p", "readers", "training", dq_home / "ml.parquet")
+    back = pd.read_parquet(out).set_index("id")
+    assert sorted(back.loc[3, "task_labels"]) == sorted(["toxic", "insult"])  # id 3 = toxic + insult, logged as active tasks
+
+
+def test_task_argument_on_a_single_label_run_is_refused(dq_home):
+    import dataquality as dq
+    from dataquality.tasks import TASKS as REGISTRY
+
+    ex = REGISTRY["text_classification"].example()
+    run = dq.init("text_classification", project_name="p", run_name="single")
+    ex.configure(dq)
+    ex.log_inputs(dq)
+    ex.log_outputs(dq)
+    run.finish(verbose=False)
+    with pytest.raises(ConfigurationError, match="task_type 'text_classification' runs have one"):
+        dq.metrics.get_run_summary("p", "single", "training", task="toxic")

@@ -79,10 +79,18 @@ def get_dataframe(
                      include_embs, include_probs, fn=fn)
 
 
-def get_labels_for_run(project_name: str, run_name: str, *, root: PathLike = None) -> list[str]:
-    """The run's labels, in logit-column order."""
-    _, manifest = store.find_run(project_name, run_name, fn="dq.metrics.get_labels_for_run", root=root)
-    return list(manifest.get("labels") or [])
+def get_labels_for_run(project_name: str, run_name: str, *, task: str | None = None,
+                       root: PathLike = None) -> list:
+    """The run's labels, in logit-column order (multi-label: one list per task, or the labels of
+    ``task``)."""
+    from .tasks import get_task
+
+    fn = "dq.metrics.get_labels_for_run"
+    _, manifest = store.find_run(project_name, run_name, fn=fn, root=root)
+    if task is None:
+        return list(manifest.get("labels") or [])
+    t = get_task(manifest.get("task_type"), fn=fn)
+    return t.label_view(manifest, {"task": t.check_subtask(task, manifest, fn=fn)}, fn=fn)[0]
 
 
 def get_epochs(project_name: str, run_name: str, split: str, *, root: PathLike = None) -> list[int]:
@@ -199,6 +207,7 @@ def get_run_summary(
     inference_name: str = "",
     filter: Filter | dict | None = None,
     *,
+    task: str | None = None,
     root: PathLike = None,
 ) -> dict[str, Any]:
     """Metrics of a split: accuracy, per-class and weighted precision/recall/F1, confusion matrix,
@@ -211,7 +220,12 @@ def get_run_summary(
     from .read.summary import run_summary
 
     fn = "dq.metrics.get_run_summary"
-    return run_summary(open_split(project_name, run_name, split, inference_name, fn=fn, root=root), filter, fn=fn)
+    sp = open_split(project_name, run_name, split, inference_name, fn=fn, root=root)
+    if task is None:
+        return run_summary(sp, filter, fn=fn)
+    task = sp.task.check_subtask(task, sp.manifest, fn=fn)
+    out = run_summary(sp, with_task(filter, task, fn=fn) if filter is not None else None, fn=fn)
+    return sp.task.subtask_summary(out, task, manifest=sp.manifest, fn=fn)
 
 
 def get_alerts(project_name: str, run_name: str, split: str, inference_name: str = "", *,
@@ -232,6 +246,7 @@ def get_metrics(
     category: str = "gold",
     filter: Filter | dict | None = None,
     *,
+    task: str | None = None,
     root: PathLike = None,
 ):
     """Metrics grouped by ``category``: ``"gold"``, ``"pred"`` or a meta column.
@@ -247,8 +262,10 @@ def get_metrics(
     from .read.summary import metrics_by
 
     fn = "dq.metrics.get_metrics"
-    return metrics_by(open_split(project_name, run_name, split, inference_name, fn=fn, root=root), category,
-                      filter, fn=fn)
+    sp = open_split(project_name, run_name, split, inference_name, fn=fn, root=root)
+    if task is not None:
+        filter = with_task(filter, sp.task.check_subtask(task, sp.manifest, fn=fn), fn=fn)
+    return metrics_by(sp, category, filter, fn=fn)
 
 
 def display_distribution(
@@ -293,6 +310,7 @@ def create_edit(
     shift_start: int = 0,
     shift_end: int = 0,
     *,
+    task: str | None = None,
     root: PathLike = None,
 ) -> dict:
     """Record an edit: the samples ``filter`` selects now, and what to do with them.
@@ -311,8 +329,10 @@ def create_edit(
     edit = EditRequest(edit_action, new_label=new_label, search_string=search_string,
                        text_replacement=text_replacement, use_regex=use_regex, shift_start=shift_start,
                        shift_end=shift_end)
-    return create(open_split(project_name, run_name, split, inference_name, fn=fn, root=root), edit, filter,
-                  note=note, fn=fn)
+    sp = open_split(project_name, run_name, split, inference_name, fn=fn, root=root)
+    if task is not None:  # multi-label: the edit relabels this task of the selected samples
+        filter = with_task(filter, sp.task.check_subtask(task, sp.manifest, fn=fn), fn=fn)
+    return create(sp, edit, filter, note=note, fn=fn)
 
 
 def get_edits(project_name: str, run_name: str, *, root: PathLike = None):
@@ -481,3 +501,12 @@ def get_spans(
         embs = load_npy(sp.dir / S.EMBEDDINGS_FILE, fn=fn, what="span embeddings")
         spans[S.EMB] = list(embs[rows])
     return spans
+
+
+def with_task(filter: Filter | dict | None, task: str, *, fn: str) -> dict:
+    """``filter`` (a Filter, dict or None) as a dict that also selects sub-task ``task``."""
+    out = Filter.parse(filter, fn=fn).to_dict()
+    if out.get("task") not in (None, task):
+        raise ConfigurationError(f"{fn}: `task={task!r}` and the filter's task {out['task']!r} disagree.")
+    out["task"] = task
+    return out

@@ -102,19 +102,26 @@ def count(split: SplitRef, filt, *, fn: str) -> int:
 
 
 def metrics_by(split: SplitRef, category: str, filt, *, fn: str):
-    """Metrics grouped by ``category`` (see ``dq.metrics.get_metrics``)."""
+    """Metrics grouped by ``category`` (see ``dq.metrics.get_metrics``), over the label columns
+    the run's task names for the filter (``Task.label_view``: multi-label, one task's)."""
     import pandas as pd
 
     from ..signals.summary import classification_metrics
 
-    labels = split.manifest["labels"]
+    f = Filter.parse(filt, fn=fn)
+    labels, cmap = split.task.label_view(split.manifest, {k: v for k, v in f.task_fields.items() if v is not None},
+                                         fn=fn)
     cols = set(schema_of(split).names)
     if category not in (S.GOLD, S.PRED) and (category not in cols or category in S.RESERVED_COLUMNS):
         raise ConfigurationError(f"{fn}: `category` must be 'gold', 'pred' or a meta column {meta_columns(sorted(cols))}; got {category!r}.")
-    want = [S.GOLD, S.PRED, S.CONFIDENCE] + (["data_error_potential"] if "data_error_potential" in cols else [])
-    if category not in want:
-        want.append(category)
-    df = select(split, filt, fn=fn, columns=want)
+    rename = {}  # the task's columns -> the core names used below
+    for core in (S.GOLD, S.PRED, S.CONFIDENCE, "data_error_potential"):
+        col = cmap.get(core, core)
+        if col in cols or core in (S.GOLD, S.PRED, S.CONFIDENCE):
+            rename[col] = core
+    if category not in rename.values():
+        rename[category] = category
+    df = select(split, f, fn=fn, columns=list(rename)).rename(columns=rename)
     has_gold = df[S.GOLD].notna().any()
     idx = {l: i for i, l in enumerate(labels)}
     rows = []

@@ -298,6 +298,30 @@ class Task:
         split only (a filter then only counts: ``n_filtered``)."""
         return None
 
+    def subtasks(self, manifest: dict) -> list[str]:
+        """The run's sub-tasks (multi-label: its tasks), which Galileo's readers select with
+        ``task=``; empty for a task with one label per sample."""
+        return []
+
+    def check_subtask(self, subtask: Any, manifest: dict, *, fn: str) -> str:
+        """``subtask`` if it names one of :meth:`subtasks`; ConfigurationError naming ``fn``."""
+        names = self.subtasks(manifest)
+        if not names:
+            raise ConfigurationError(f"{fn}: `task` selects one task of a run with several (multi-label); "
+                                     f"task_type {self.name!r} runs have one; got task={subtask!r}.")
+        if not isinstance(subtask, str) or subtask not in names:
+            raise ConfigurationError(f"{fn}: `task` must be one of the run's tasks {names}; got {subtask!r}.")
+        return subtask
+
+    def label_view(self, manifest: dict, values: dict, *, fn: str) -> tuple[list[str], dict[str, str]]:
+        """The label names and the columns (``{core column: column}``, see :meth:`filter_columns`)
+        that per-label metrics read, given the task's filter fields set (``values``)."""
+        return list(manifest.get("labels") or []), self.filter_columns(values, manifest=manifest)
+
+    def subtask_summary(self, summary: dict, subtask: str, *, manifest: dict, fn: str) -> dict:
+        """One sub-task's part of a split's summary (``get_run_summary(..., task=)``)."""
+        return summary
+
     def capabilities(self, manifest: dict) -> Capabilities:
         """What the console shows for a run of this task."""
         raise NotImplementedError

@@ -87,12 +87,12 @@ class MultiLabelCompute:
             found = reference_neighbors(data, int(setting_value(ctx.settings, "dep_knn_k")))
             if found is not None:
                 nb_idx, ref_gold = found[1], ref.gold
-        cols, summary = multilabel_signals(
+        cols, task_summary = multilabel_signals(
             joined.logits, gold, tasks=tasks, labels=labels, binary=binary, nb_idx=nb_idx, ref_gold=ref_gold,
             boundary_thresholds=None if split == S.TRAIN else ref.task_thresholds, settings=ctx.settings,
         )
         if split == S.TRAIN:
-            ref.task_thresholds = summary["boundary_thresholds"]
+            ref.task_thresholds = task_summary["boundary_thresholds"]
         # What inference sets are tested against: per-sample confidence, predicted positives per task.
         pred_idx = np.asarray([[labels[t].index(p) for t, p in enumerate(row)] for row in cols["pred"]],
                               dtype=np.int64).reshape(n, len(tasks))
@@ -106,7 +106,7 @@ class MultiLabelCompute:
             emb_cols, emb_summary = run_signals(data, names=list(EMBEDDING_SIGNALS))
             if split == S.TRAIN:
                 ref.remember_training(emb_cols, emb_summary)
-        summary["signals"] = emb_summary
+        summary = {"signals": {**emb_summary, "summary": task_summary}}  # the task's summary, as classification's
 
         out = {S.ID: table.column(S.ID), S.TEXT: table.column(S.TEXT)}
         out[S.GOLD] = table.column(TASK_LABELS) if labeled else pa.nulls(n, pa.list_(pa.string()))

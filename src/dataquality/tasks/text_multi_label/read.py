@@ -147,6 +147,23 @@ class MultiLabelRead:
             out["metrics"] = multilabel_metrics(gold, pred, manifest["tasks"], labels, bool(manifest.get("binary")))
         return out
 
+    def subtasks(self, manifest: dict) -> list[str]:
+        return list(manifest.get("tasks") or [])
+
+    def label_view(self, manifest: dict, values: dict, *, fn: str) -> tuple[list[str], dict[str, str]]:
+        task = values.get("task")
+        if task is None:
+            raise ConfigurationError(f"{fn}: per-label metrics of a text_multi_label run are per task: pass "
+                                     f"`task` (one of {self.subtasks(manifest)}).")
+        task = check_task(task, manifest, fn=fn)
+        return self.label_choices(manifest, task), task_filter_columns(task)
+
+    def subtask_summary(self, summary: dict, subtask: str, *, manifest: dict, fn: str) -> dict:
+        out = {k: summary[k] for k in ("split", "inference_name", "n_samples", "epochs") if k in summary}
+        out.update(task_metrics(summary, subtask, manifest, fn=fn))
+        out["alerts"] = [a for a in summary.get("alerts", []) if a.get("filter", {}).get("task") in (None, subtask)]
+        return out
+
     def label_choices(self, manifest: dict, task: str | None = None) -> list[str]:
         """The labels of ``task`` (every task's labels, once each, without one)."""
         tasks, labels = manifest.get("tasks") or [], labels_of(manifest) or []

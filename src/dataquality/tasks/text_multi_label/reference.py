@@ -46,9 +46,9 @@ def load_reference(results_root: Path, manifest: dict, *, stored_training: bool)
     if (root / S.SUMMARY_FILE).exists():
         from ...core.store import read_json
 
-        train = read_json(root / S.SUMMARY_FILE).get("splits", {}).get(S.TRAIN, {})
-        ref.task_thresholds = train.get("boundary_thresholds")
-        words = train.get("signals", {}).get("map", {}).get("words")
+        sig = read_json(root / S.SUMMARY_FILE).get("splits", {}).get(S.TRAIN, {}).get("signals", {})
+        ref.task_thresholds = sig.get("summary", {}).get("boundary_thresholds")
+        words = sig.get("map", {}).get("words")
         if words is not None:
             ref.cluster_words = {int(k): v for k, v in words.items()}
     d = root / S.TRAIN
