@@ -21,7 +21,8 @@ from .core import layout as S
 from .core import store
 from .core.splits import check_epoch, normalize_split
 from .exceptions import ConfigurationError, RunNotFoundError
-from .read.filters import Filter
+from .core.parts import read_epoch
+from .read.filters import Filter, with_task
 from .read.views import ids_of, load_npy, meta_columns, open_split
 
 __all__ = [
@@ -107,22 +108,6 @@ def get_epochs(project_name: str, run_name: str, split: str, *, root: PathLike =
                   if p.is_dir() and p.name.isdigit() and store.list_parts(p, S.OUTPUT_PART_SUFFIX))
 
 
-def _raw_epoch(paths, key: str, epoch: int, column: str, fn: str):
-    """(ids, matrix) of one logged epoch, read from the output parts."""
-    from .core.parts import ids_of, matrix, open_parts
-
-    parts = store.list_parts(paths.outputs(key, epoch), S.OUTPUT_PART_SUFFIX)
-    if not parts:
-        raise RunNotFoundError(f"{fn}: no outputs for split {key!r} at epoch {epoch}.")
-    ids, mats = [], []
-    for _, batch in open_parts(parts):
-        if column not in batch.schema.names:
-            raise RunNotFoundError(f"{fn}: epoch {epoch} of split {key!r} was logged without {column}.")
-        ids.append(ids_of(batch))
-        mats.append(np.array(matrix(batch, column)))
-    return np.concatenate(ids), np.concatenate(mats)
-
-
 def get_embeddings(
     project_name: str,
     run_name: str,
@@ -139,7 +124,7 @@ def get_embeddings(
     sp = open_split(project_name, run_name, split, inference_name, fn=fn, root=root)
     if epoch is None:
         return pd.DataFrame({S.ID: ids_of(sp), S.EMB: list(load_npy(sp.dir / S.EMBEDDINGS_FILE, fn=fn, what="embeddings"))})
-    ids, embs = _raw_epoch(sp.paths, sp.key, check_epoch(epoch, fn=fn), S.EMB, fn)
+    ids, embs = read_epoch(sp.paths, sp.key, check_epoch(epoch, fn=fn), S.EMB, fn)
     return pd.DataFrame({S.ID: ids, S.EMB: list(embs)})
 
 
@@ -164,7 +149,7 @@ def get_probabilities(
     if epoch is None:
         base[S.PROB] = list(np.load(sp.dir / S.PROBS_FILE, mmap_mode="r"))
         return base
-    ids, logits = _raw_epoch(sp.paths, sp.key, check_epoch(epoch, fn=fn), S.LOGITS, fn)
+    ids, logits = read_epoch(sp.paths, sp.key, check_epoch(epoch, fn=fn), S.LOGITS, fn)
     probs = get_task(sp.manifest.get("task_type"), fn=fn).probabilities(logits, sp.manifest)
     labels = np.asarray(sp.manifest["labels"], dtype=object)
     df = pd.DataFrame({S.ID: ids, S.PRED: labels[probs.argmax(axis=1)], S.PROB: list(probs)})
@@ -502,11 +487,3 @@ def get_spans(
         spans[S.EMB] = list(embs[rows])
     return spans
 
-
-def with_task(filter: Filter | dict | None, task: str, *, fn: str) -> dict:
-    """``filter`` (a Filter, dict or None) as a dict that also selects sub-task ``task``."""
-    out = Filter.parse(filter, fn=fn).to_dict()
-    if out.get("task") not in (None, task):
-        raise ConfigurationError(f"{fn}: `task={task!r}` and the filter's task {out['task']!r} disagree.")
-    out["task"] = task
-    return out

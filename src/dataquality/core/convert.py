@@ -12,8 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import layout as S
-from ..exceptions import ConfigurationError, InputTypeError, NonFiniteError, SchemaError, ShapeError, SplitError
+from ..exceptions import ConfigurationError, InputTypeError, NonFiniteError, SchemaError, ShapeError
 
 F32 = np.dtype(np.float32)
 I64 = np.dtype(np.int64)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..exceptions import DuplicateIdError, UnknownIdError
+from ..exceptions import DuplicateIdError, RunNotFoundError, UnknownIdError
 from . import layout as S
 from . import store
 
@@ -217,3 +217,18 @@ def join_outputs(paths: store.RunPaths, key: str, in_ids: np.ndarray, *, width: 
         embeddings = np.load(emb_path, mmap_mode="r")
     return JoinedOutputs(rows=rows, n_inputs=len(in_ids), epochs=[e.epoch for e in used], logits=logits,
                          embeddings=embeddings)
+
+
+def read_epoch(paths: store.RunPaths, key: str, epoch: int, column: str, fn: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, matrix)`` of column ``column`` (``emb`` or ``logits``) at one logged epoch of split
+    ``key``, read from its output parts; RunNotFoundError naming ``fn`` when there are none."""
+    parts = store.list_parts(paths.outputs(key, epoch), S.OUTPUT_PART_SUFFIX)
+    if not parts:
+        raise RunNotFoundError(f"{fn}: no outputs for split {key!r} at epoch {epoch}.")
+    ids, mats = [], []
+    for _, batch in open_parts(parts):
+        if column not in batch.schema.names:
+            raise RunNotFoundError(f"{fn}: epoch {epoch} of split {key!r} was logged without {column}.")
+        ids.append(ids_of(batch))
+        mats.append(np.array(matrix(batch, column)))
+    return np.concatenate(ids), np.concatenate(mats)

@@ -462,3 +462,12 @@ def task_values(f: Filter, *, task: Any, manifest: dict | None, fn: str) -> dict
         raise SchemaError(f"{fn}: filters on {' or '.join(u + 's' for u in units)} ({', '.join(foreign)}) apply to "
                           f"{' or '.join(t.name for t in owners)} runs; this split is of a {task.name} run.")
     return {k: check_field_value(own[k], v, fn=fn) for k, v in values.items()}
+
+
+def with_task(filter: Filter | dict | None, task: str, *, fn: str) -> dict:
+    """``filter`` (a Filter, dict or None) as a dict that also selects sub-task ``task``."""
+    out = Filter.parse(filter, fn=fn).to_dict()
+    if out.get("task") not in (None, task):
+        raise ConfigurationError(f"{fn}: `task={task!r}` and the filter's task {out['task']!r} disagree.")
+    out["task"] = task
+    return out

@@ -28,8 +28,7 @@ def _sample(i: int, *, labeled: bool = True) -> dict:
 
 
 def _tags(i: int) -> list[str]:
-    who, where = NAMES[i % 3], PLACES[i % 3]
-    n_where = len(where.split())
+    n_where = len(PLACES[i % 3].split())
     return ["B-PER", "I-PER", "O", "O", "B-LOC"] + ["I-LOC"] * (n_where - 1) + ["O", "O", "O"]
 
 
