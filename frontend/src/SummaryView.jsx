@@ -6,6 +6,7 @@ import { get } from './api.js';
 import { caps, choiceFilter, editsVersion, filter, filterKey, labelFilter, labelPairFilter, navigate, setFilter, splitInfo } from './state.js';
 import { splitArgs } from './FilterBar.jsx';
 import { Bars, Histogram } from './charts.jsx';
+import { PerTask } from './PerTask.jsx';
 import { ERROR_COLORS, ErrorBox, catColor, fmt, pct, useLoad } from './util.jsx';
 
 export function applyAlertFilter(f) {
@@ -37,7 +38,9 @@ export function SummaryView() {
   const sections = new Set(caps.value.summary_sections);
   const labelled = s.split !== 'inference'; // inference sets have no gold labels
   const conf = useLoad(() => (sections.has('confusion') && labelled ? get(`${path}/confusion`, { inference_name, filter: filter.value }) : null), deps);
-  const perClass = useLoad(() => (sections.has('per_class') ? get(`${path}/metrics`, { inference_name, filter: filter.value, category: labelled ? 'gold' : 'pred' }) : null), deps);
+  // a run with several tasks has per-class metrics per task: once the filter names one
+  const needsTask = caps.value.subtasks.length > 0 && !filter.value.task;
+  const perClass = useLoad(() => (sections.has('per_class') && !needsTask ? get(`${path}/metrics`, { inference_name, filter: filter.value, category: labelled ? 'gold' : 'pred' }) : null), deps);
   const click = (f) => (f ? () => setFilter(f) : undefined);
   const hasDep = s.columns.some((c) => c.name === 'data_error_potential');
   const hist = useLoad(() => (hasDep ? get(`${path}/histogram`, { inference_name, filter: filter.value, column: 'data_error_potential', bins: 20 }) : null), deps);
@@ -60,6 +63,7 @@ export function SummaryView() {
         </section>
       )}
       <div class="panels">
+        {sections.has('per_task') && d && <PerTask summary={d} tasks={caps.value.subtasks} current={filter.value.task} />}
         {conf.data && (
           <section class="panel">
             <h3>Confusion matrix{conf.data.level === 'span' ? ' (spans)' : ''}</h3>

@@ -18,6 +18,8 @@ function cell(col, v) {
     return <span class="dep" style={{ borderColor: depColor(v) }}>{v.toFixed(3)}</span>;
   }
   if (FLAG_COLS[col]) return v ? <span class={`flag ${col}`}>{FLAG_COLS[col]}</span> : '';
+  // short lists of labels (a multi-label sample's labels per task) read as they are
+  if (Array.isArray(v) && v.length <= 12 && v.every((x) => typeof x === 'string')) return v.join(', ');
   if (Array.isArray(v)) return `${v.length} item${v.length === 1 ? '' : 's'}`;
   return fmt(v);
 }
