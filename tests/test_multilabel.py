@@ -453,3 +453,30 @@ def test_task_argument_on_a_single_label_run_is_refused(dq_home):
     run.finish(verbose=False)
     with pytest.raises(ConfigurationError, match="task_type 'text_classification' runs have one"):
         dq.metrics.get_run_summary("p", "single", "training", task="toxic")
+
+
+def test_a_later_inference_set_is_scored_against_the_stored_training(dq_home):
+    import dataquality as dq
+    from dataquality.tasks import TASKS as REGISTRY
+
+    ex = REGISTRY["text_multi_label"].example()
+    run = dq.init("text_multi_label", project_name="p", run_name="later")
+    ex.configure(dq)
+    ex.log_inputs(dq)
+    ex.log_outputs(dq)
+    run.finish(verbose=False)
+    first = dq.metrics.get_dataframe("p", "later", "inference", "prod")
+    # a later process: only a new inference set, the same embeddings and logits as "prod"
+    dq.init("text_multi_label", project_name="p", run_name="later")
+    dq.log_data_samples(texts=first["text"].tolist(), ids=first["id"].tolist(), split="inference",
+                        inference_name="again")
+    from dataquality.tasks.text_multi_label.example import _outputs
+
+    ids, embs, logits = _outputs(first["id"].tolist(), 1)
+    dq.log_model_outputs(ids=ids, embs=embs + 3, logits=logits, split="inference", inference_name="again")
+    report = dq.finish(verbose=False)
+    assert "training" in report["unchanged"] and "inference/again" in report["splits"]
+    again = dq.metrics.get_dataframe("p", "later", "inference", "again").set_index("id")
+    first = first.set_index("id")
+    for col in ("drift_score", "is_drifted", "x", "y", "is_on_the_boundary_toxic", "pred_insult"):
+        assert (again.loc[first.index, col].to_numpy() == first[col].to_numpy()).all(), col

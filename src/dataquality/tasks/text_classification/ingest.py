@@ -14,25 +14,13 @@ from typing import Any
 import numpy as np
 
 from ...core import layout as S
-from ...core.convert import check_ids
 from ...exceptions import LabelError, SchemaError
 from ..base import Columns
+from ..columns import id_and_text, text_values
 
 
 def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or type(v).__name__ in ("NAType", "NaTType")
-
-
-def _text_column(df, col: str, *, fn: str, ids: np.ndarray, arg: str) -> list[str]:
-    values = df[col].tolist()
-    bad = [i for i, v in enumerate(values) if not isinstance(v, str)]
-    if bad:
-        examples = [(ids[i].item() if hasattr(ids[i], "item") else ids[i], values[i]) for i in bad[:5]]
-        raise SchemaError(
-            f"{fn}: column {col!r} (`{arg}`) must hold a string for every sample; "
-            f"{len(bad)} row(s) do not, e.g. (id, value) {examples}."
-        )
-    return values
 
 
 def normalize_frame(df: Any, *, fn: str, cols: Columns, split: str, labels: list[str] | None):
@@ -46,21 +34,11 @@ def normalize_frame(df: Any, *, fn: str, cols: Columns, split: str, labels: list
     import pyarrow as pa
 
     present = set(map(str, df.columns))
-    for arg, col in (("id", cols.id), ("text", cols.text)):
-        if col not in present:
-            raise SchemaError(
-                f"{fn}: the dataset has no {col!r} column for `{arg}`; columns are "
-                f"{sorted(present)}. Pass `{arg}=<column name>`."
-            )
-    if len(df) == 0:
-        raise SchemaError(f"{fn}: `dataset` is empty; log at least one sample.")
-    ids = check_ids(df[cols.id].to_numpy(), fn=fn, arg=f"id (column {cols.id!r})")
-    out: dict[str, Any] = {S.ID: pa.array(ids, type=pa.int64() if ids.dtype.kind == "i" else pa.string())}
-    out[S.TEXT] = pa.array(_text_column(df, cols.text, fn=fn, ids=ids, arg="text"), pa.string())
+    ids, out = id_and_text(df, cols, fn=fn)
 
     if cols.text_pair in present:
         out[S.TEXT_PAIR] = pa.array(
-            _text_column(df, cols.text_pair, fn=fn, ids=ids, arg="text_pair"), pa.string()
+            text_values(df, cols.text_pair, fn=fn, ids=ids, arg="text_pair"), pa.string()
         )
     elif cols.text_pair_explicit:
         raise SchemaError(

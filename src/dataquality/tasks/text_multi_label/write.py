@@ -8,9 +8,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ...core import layout as S
-from ...core.convert import as_matrix, check_ids, check_matrix, to_numpy
+from ...core.convert import as_matrix, check_matrix, to_numpy
 from ...exceptions import ConfigurationError, LabelError, SchemaError, ShapeError
 from ..base import OutputBatch
+from ..columns import id_and_text
 from .schema import (
     MAX_LABELS_PER_TASK, MAX_TASKS, TASK_LABELS, binary_labels, labels_of, name_list, require_labels,
     sample_labels, widths_of,
@@ -129,24 +130,7 @@ class MultiLabelWrite:
         import pyarrow as pa
 
         present = set(map(str, df.columns))
-        for arg, col in (("id", cols.id), ("text", cols.text)):
-            if col not in present:
-                raise SchemaError(
-                    f"{fn}: the dataset has no {col!r} column for `{arg}`; columns are {sorted(present)}. "
-                    f"Pass `{arg}=<column name>`."
-                )
-        if len(df) == 0:
-            raise SchemaError(f"{fn}: `dataset` is empty; log at least one sample.")
-        ids = check_ids(df[cols.id].to_numpy(), fn=fn, arg=f"id (column {cols.id!r})")
-        texts = df[cols.text].tolist()
-        bad = [i for i, v in enumerate(texts) if not isinstance(v, str)]
-        if bad:
-            raise SchemaError(
-                f"{fn}: column {cols.text!r} (`text`) must hold a string for every sample; {len(bad)} row(s) do "
-                f"not, e.g. ids {[_py(ids[i]) for i in bad[:5]]}."
-            )
-        out: dict = {S.ID: pa.array(ids, type=pa.int64() if ids.dtype.kind == "i" else pa.string()),
-                     S.TEXT: pa.array(texts, pa.string())}
+        ids, out = id_and_text(df, cols, fn=fn)
         label_col = cols.label if getattr(cols, "label_explicit", False) else (
             TASK_LABELS if TASK_LABELS in present else cols.label)
         if split == S.INFERENCE:

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from ...core import layout as S
-from ...core.convert import check_ids
 from ...exceptions import LabelError, SchemaError
 from ..base import Columns
+from ..columns import id_and_text
 from .align import char_spans_to_token_spans
 
 TOKEN_INDICES = "text_token_indices"
@@ -68,19 +68,8 @@ def normalize_ner_frame(df: Any, *, fn: str, cols: Columns, split: str, labels: 
     import pyarrow as pa
 
     present = set(map(str, df.columns))
-    for arg, col in (("id", cols.id), ("text", cols.text), (TOKEN_INDICES, TOKEN_INDICES)):
-        if col not in present:
-            raise SchemaError(
-                f"{fn}: a text_ner dataset needs a {col!r} column (`{arg}`); columns are {sorted(present)}."
-            )
-    if len(df) == 0:
-        raise SchemaError(f"{fn}: `dataset` is empty; log at least one sample.")
-    ids = check_ids(df[cols.id].to_numpy(), fn=fn, arg=f"id (column {cols.id!r})")
-    texts = df[cols.text].tolist()
-    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-    if bad:
-        raise SchemaError(f"{fn}: column {cols.text!r} (`text`) must hold a string for every sample; "
-                          f"{len(bad)} row(s) do not, e.g. ids {[ids[i].item() if hasattr(ids[i], 'item') else ids[i] for i in bad[:5]]}.")
+    ids, head = id_and_text(df, cols, fn=fn, required=((TOKEN_INDICES, TOKEN_INDICES),))
+    texts = head[S.TEXT].to_pylist()
     labeled = split != S.INFERENCE
     if labeled and GOLD_SPANS not in present:
         raise LabelError(f"{fn}: split {split!r} of a text_ner run needs a {GOLD_SPANS!r} column "
@@ -111,8 +100,7 @@ def normalize_ner_frame(df: Any, *, fn: str, cols: Columns, split: str, labels: 
                 raise type(e)(f"{fn}: `{GOLD_SPANS}` of sample id {sid!r}: {msg}") from None
             golds.append([{"start": int(s["start"]), "end": int(s["end"]), "label": str(s["label"])} for s in spans])
     out: dict[str, Any] = {
-        S.ID: pa.array(ids, type=pa.int64() if ids.dtype.kind == "i" else pa.string()),
-        S.TEXT: pa.array(texts, pa.string()),
+        **head,
         TOKEN_STARTS: pa.array(starts, pa.list_(pa.int32())),
         TOKEN_ENDS: pa.array(ends, pa.list_(pa.int32())),
     }
