@@ -30,26 +30,27 @@ per run, and per task their means over ``--seeds`` (each seed draws its own nois
 models); ``goal_met`` = mean ``dep_task`` AP >= max(mean ``cleanlab_task`` AP, mean
 ``cleanlab_sample`` AP).
 
-Measured (2 shared cores, 2026-12-04; default settings, seeds 0 1 2, mean AP over the seeds; 239
-flips per run; ~10 s per run):
+Measured through ``dq`` (2 shared cores, 2026-12-04 17:45 UTC, ``PYTHONPATH=src .venv/bin/python
+bench/multilabel_noise.py --out /tmp/ml_bench.json``; default settings, seeds 0 1 2, mean AP over
+the seeds; 239 flips per run; 14–25 s per run, most of it ``finish()``'s map):
 
 =========  ========  ==========  ========  ============  ==============  ===========  =========
 task       dep_task  aum_task    cleanlab  dep − best    seeds DEP ≥ CL  flag F1 dq   flag F1 CL
                                  _task     cleanlab
 =========  ========  ==========  ========  ============  ==============  ===========  =========
-person     0.7413    0.7383      0.7401    +0.0012       2 / 3           0.634        0.457
-geo-loc    0.8477    0.8437      0.8454    +0.0023       1 / 3           0.652        0.466
-other      0.7745    0.7595      0.7497    +0.0248       3 / 3           0.521        0.443
-company    0.8175    0.8093      0.8074    +0.0101       2 / 3           0.591        0.437
-facility   0.9037    0.8928      0.8894    +0.0143       3 / 3           0.550        0.441
+person     0.7416    0.7383      0.7401    +0.0015       2 / 3           0.647        0.457
+geo-loc    0.8468    0.8437      0.8454    +0.0014       2 / 3           0.649        0.466
+other      0.7696    0.7595      0.7497    +0.0199       3 / 3           0.523        0.443
+company    0.8225    0.8093      0.8074    +0.0151       3 / 3           0.597        0.437
+facility   0.9033    0.8928      0.8894    +0.0139       2 / 3           0.555        0.441
 =========  ========  ==========  ========  ============  ==============  ===========  =========
 
 The goal (mean DEP AP >= cleanlab's) holds on every task; per single run DEP's AP reaches
-cleanlab's in 11 of 15 (worst −0.015): on person and geo-loc the two are within seed noise. The
-neighbour-label blend is what lifts DEP over plain AUM (+0.003 to +0.015 AP); per-class calibration
+cleanlab's in 12 of 15 (worst −0.011, person seed 2): on person and geo-loc the two are within
+seed noise. The neighbour-label blend is what lifts DEP over plain AUM (+0.003 to +0.013 AP); per-class calibration
 (``dep_calibration``) and other blend weights / k did not do better on the mean (tried 0.5–1.0,
-k 10 and 20). The sample-level rankings (``dep_sample`` 0.22–0.25 AP, ``cleanlab_sample``
-0.23–0.27) are far below the per-task ones for both: with one noisy task among ten, the highest
+k 10 and 20). The sample-level rankings (``dep_sample`` 0.22–0.26 AP, ``cleanlab_sample``
+0.23–0.27, cleanlab slightly ahead there) are far below the per-task ones for both: with one noisy task among ten, the highest
 DEP over the tasks is dominated by the other tasks' own hard samples (WNUT-16's ``other`` type is
 itself noisy), which is why the per-task columns exist.
 
