@@ -11,7 +11,7 @@ import pytest
 
 from dataquality.exceptions import ConfigurationError, LabelError, NonFiniteError, ShapeError
 from dataquality.tasks import get_task
-from dataquality.tasks.text_multi_label.schema import TASK_LABELS, active_tasks, gold_indices
+from dataquality.tasks.text_multi_label.labels import TASK_LABELS, active_tasks, gold_indices
 from dataquality.tasks.text_multi_label.signals import (
     multilabel_metrics, multilabel_signals, task_dep, task_probs,
 )

@@ -8,7 +8,7 @@ Importing does no I/O and loads no heavy dependency; ``dq.metrics`` is loaded on
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401 - dataquality.__version__
 
 from . import exceptions
 from .api import (

@@ -135,7 +135,7 @@ class RunRecord:
 
 def versions() -> dict:
     """Versions of what wrote the run, for its manifest."""
-    from .. import __version__
+    from ..version import __version__
 
     return {"dataquality": __version__, "python": platform.python_version(), "numpy": np.__version__}
 

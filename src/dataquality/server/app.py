@@ -24,7 +24,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
-from .. import __version__
+from ..version import __version__
 from .. import metrics as M
 from ..core import layout as S
 from ..core import store

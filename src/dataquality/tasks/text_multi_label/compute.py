@@ -26,7 +26,7 @@ from ...signals import SplitArrays, run_signals
 from ...signals.reference import SplitOutputs, TrainingReference, reference_neighbors
 from ...signals.settings import setting_value
 from ..base import SplitContext
-from .schema import TASK_LABELS, gold_indices, require_labels, widths_of
+from .labels import TASK_LABELS, gold_indices, require_labels, widths_of
 from .signals import multilabel_signals, task_probs
 
 EMBEDDING_SIGNALS = ("map", "drift")  # the registry's signals this task runs on its samples

@@ -10,7 +10,7 @@ import numpy as np
 from ...core import layout as S
 from ...exceptions import ConfigurationError, LabelError
 from ..base import Capabilities, EditAction, EditRequest, FilterField
-from .schema import TASK_LABELS, gold_indices, labels_of
+from .labels import TASK_LABELS, gold_indices, labels_of
 
 EDIT_ACTIONS = (
     EditAction("relabel", "label", "Set the label of one task (the filter's or the edit's `task`) to new_label."),

@@ -15,7 +15,7 @@ import numpy as np
 from ...core import layout as S
 from ...signals.reference import SplitOutputs, TrainingReference
 from ..stored import load_stored_reference
-from .schema import gold_indices, labels_of
+from .labels import gold_indices, labels_of
 
 
 def stored_outputs(results_root: Path, split: str, manifest: dict) -> SplitOutputs | None:

@@ -12,7 +12,7 @@ from ...core.convert import as_matrix, check_matrix, to_numpy
 from ...exceptions import ConfigurationError, LabelError, SchemaError, ShapeError
 from ..base import OutputBatch
 from ..columns import id_and_text
-from .schema import (
+from .labels import (
     MAX_LABELS_PER_TASK, MAX_TASKS, TASK_LABELS, binary_labels, labels_of, name_list, require_labels,
     sample_labels, widths_of,
 )

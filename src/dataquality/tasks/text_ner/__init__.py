@@ -8,7 +8,7 @@ Pure functions over lists and numpy arrays; nothing here touches the run or the 
 from .align import char_spans_to_token_spans, token_spans_to_char_spans
 from .dep import ner_dep, sample_dep, span_dep, span_embeddings, token_aum_dep, token_dep, token_margins, word_ids
 from .errors import ERROR_TYPES, SpanErrors, entity_metrics, span_errors, span_errors_batch
-from .hf import HFNerData, log_hf_ner, prepare_hf_ner
+from .hf import HFNerData, prepare_hf_ner
 from .tag_codec import decode, decode_batch, encode, encode_batch
 from .tagging import SCHEMA_PREFIXES, TagSet, infer_schema, normalize_schema, parse_labels
 from .spans import SpanArrays, arrays_to_spans, spans_to_arrays
@@ -28,7 +28,6 @@ __all__ = [
     "encode_batch",
     "entity_metrics",
     "infer_schema",
-    "log_hf_ner",
     "ner_dep",
     "normalize_schema",
     "parse_labels",

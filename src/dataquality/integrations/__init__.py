@@ -1,0 +1,1 @@
+"""Logging from the code users already have (Hugging Face datasets and tokenizers), through ``dq``."""
