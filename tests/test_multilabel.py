@@ -480,3 +480,21 @@ def test_a_later_inference_set_is_scored_against_the_stored_training(dq_home):
     first = first.set_index("id")
     for col in ("drift_score", "is_drifted", "x", "y", "is_on_the_boundary_toxic", "pred_insult"):
         assert (again.loc[first.index, col].to_numpy() == first[col].to_numpy()).all(), col
+
+
+def test_a_label_filter_without_a_task_matches_any_task(dq_home):
+    import dataquality as dq
+    from dataquality.tasks import TASKS as REGISTRY
+
+    ex = REGISTRY["text_multi_label"].example()
+    run = dq.init("text_multi_label", project_name="p", run_name="any")
+    ex.configure(dq)
+    ex.log_inputs(dq)
+    ex.log_outputs(dq)
+    run.finish(verbose=False)
+    df = dq.metrics.get_dataframe("p", "any", "training")
+    got = dq.metrics.get_dataframe("p", "any", "training", filter={"gold": ["threat"]})
+    want = df[[("threat" in list(g)) for g in df["gold"]]]
+    assert sorted(got["id"]) == sorted(want["id"]) and len(got) > 0
+    misc = dq.metrics.get_dataframe("p", "any", "training", filter={"misclassified_only": True})
+    assert sorted(misc["id"]) == sorted(df.loc[[list(g) != list(p) for g, p in zip(df["gold"], df["pred"])], "id"])

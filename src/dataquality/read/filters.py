@@ -280,13 +280,18 @@ def compile_filter(f: Filter, columns: list[str], *, fn: str, id_sets: dict[str,
     if f.misclassified_only:
         need(GOLD, "misclassified_only")
         clauses.append(f"{quote(GOLD)} IS NOT NULL AND {quote(GOLD)} <> {quote(PRED)}")
+    lists = getattr(task, "labels_are_lists", False)  # one label per sub-task: match any of them
+
+    def has(col: str) -> str:
+        return f"list_has_any(?, {quote(col)})" if lists and col in (S.GOLD, S.PRED) else f"list_contains(?, {quote(col)})"
+
     for name, col in (("gold", GOLD), ("pred", PRED)):
         v = getattr(f, name)
         if v is not None:
-            clauses.append(f"list_contains(?, {quote(col)})")
+            clauses.append(has(col))
             params.append([str(x) for x in v])
     if f.labels is not None:
-        clauses.append(f"(list_contains(?, {quote(GOLD)}) OR list_contains(?, {quote(PRED)}))")
+        clauses.append(f"({has(GOLD)} OR {has(PRED)})")
         params += [[str(x) for x in f.labels]] * 2
     if f.cluster_id is not None:
         need("cluster_id", "cluster_id")

@@ -93,6 +93,9 @@ class Task:
         )
 
     options: ClassVar[tuple[str, ...]] = ()  # the options set_option accepts
+    labels_are_lists: ClassVar[bool] = False
+    """Whether a sample's ``gold`` / ``pred`` hold one label per sub-task (multi-label): a label
+    filter without a sub-task then matches a sample whose labels include any of its values."""
 
     def normalize_inputs(self, df: Any, *, fn: str, cols: Columns, split: str, manifest: dict) -> "pa.Table":
         """One chunk of a logged dataset (a pandas DataFrame with the user's column names,

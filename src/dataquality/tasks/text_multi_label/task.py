@@ -19,6 +19,7 @@ class TextMultiLabel(MultiLabelWrite, MultiLabelCompute, MultiLabelRead, Task):
     name: ClassVar[str] = "text_multi_label"
     aliases: ClassVar[tuple[str, ...]] = ()
     unit: ClassVar[str] = "sample"
+    labels_are_lists: ClassVar[bool] = True
     input_columns: ClassVar[tuple[str, ...]] = (S.ID, S.TEXT)
 
     def example(self):
