@@ -405,14 +405,8 @@ def test_validation_dep_uses_training_neighbours_and_matches_the_definition(dq_h
 
 def test_readers_take_task_and_edits_relabel_one_task(dq_home):
     import dataquality as dq
-    from dataquality.tasks import TASKS as REGISTRY
 
-    ex = REGISTRY["text_multi_label"].example()
-    run = dq.init("text_multi_label", project_name="p", run_name="readers")
-    ex.configure(dq)
-    ex.log_inputs(dq)
-    ex.log_outputs(dq)
-    run.finish(verbose=False)
+    finished_example("readers")
     assert dq.metrics.get_labels_for_run("p", "readers", task="insult") == ["NOT_insult", "insult"]
     assert dq.metrics.get_labels_for_run("p", "readers")[0] == ["NOT_toxic", "toxic"]
     summary = dq.metrics.get_run_summary("p", "readers", "training", task="toxic")
@@ -457,22 +451,16 @@ def test_task_argument_on_a_single_label_run_is_refused(dq_home):
 
 def test_a_later_inference_set_is_scored_against_the_stored_training(dq_home):
     import dataquality as dq
-    from dataquality.tasks import TASKS as REGISTRY
 
-    ex = REGISTRY["text_multi_label"].example()
-    run = dq.init("text_multi_label", project_name="p", run_name="later")
-    ex.configure(dq)
-    ex.log_inputs(dq)
-    ex.log_outputs(dq)
-    run.finish(verbose=False)
+    finished_example("later")
     first = dq.metrics.get_dataframe("p", "later", "inference", "prod")
     # a later process: only a new inference set, the same embeddings and logits as "prod"
     dq.init("text_multi_label", project_name="p", run_name="later")
     dq.log_data_samples(texts=first["text"].tolist(), ids=first["id"].tolist(), split="inference",
                         inference_name="again")
-    from dataquality.tasks.text_multi_label.example import _outputs
+    from dataquality.tasks.text_multi_label.example import example_outputs
 
-    ids, embs, logits = _outputs(first["id"].tolist(), 1)
+    ids, embs, logits = example_outputs(first["id"].tolist(), 1)
     dq.log_model_outputs(ids=ids, embs=embs + 3, logits=logits, split="inference", inference_name="again")
     report = dq.finish(verbose=False)
     assert "training" in report["unchanged"] and "inference/again" in report["splits"]
@@ -484,17 +472,25 @@ def test_a_later_inference_set_is_scored_against_the_stored_training(dq_home):
 
 def test_a_label_filter_without_a_task_matches_any_task(dq_home):
     import dataquality as dq
-    from dataquality.tasks import TASKS as REGISTRY
 
-    ex = REGISTRY["text_multi_label"].example()
-    run = dq.init("text_multi_label", project_name="p", run_name="any")
-    ex.configure(dq)
-    ex.log_inputs(dq)
-    ex.log_outputs(dq)
-    run.finish(verbose=False)
+    finished_example("any")
     df = dq.metrics.get_dataframe("p", "any", "training")
     got = dq.metrics.get_dataframe("p", "any", "training", filter={"gold": ["threat"]})
     want = df[[("threat" in list(g)) for g in df["gold"]]]
     assert sorted(got["id"]) == sorted(want["id"]) and len(got) > 0
     misc = dq.metrics.get_dataframe("p", "any", "training", filter={"misclassified_only": True})
     assert sorted(misc["id"]) == sorted(df.loc[[list(g) != list(p) for g, p in zip(df["gold"], df["pred"])], "id"])
+
+
+def finished_example(run_name: str):
+    """The multi-label task's contract example, logged and finished as run ``p/<run_name>``."""
+    import dataquality as dq
+    from dataquality.tasks import TASKS as REGISTRY
+
+    ex = REGISTRY["text_multi_label"].example()
+    run = dq.init("text_multi_label", project_name="p", run_name=run_name)
+    ex.configure(dq)
+    ex.log_inputs(dq)
+    ex.log_outputs(dq)
+    run.finish(verbose=False)
+    return run

@@ -69,3 +69,17 @@ class TaskExample:
     bad_inputs: tuple[BadInput, ...] = ()
     filter_values: dict = field(default_factory=dict)
     edit_filters: dict = field(default_factory=dict)
+
+
+def log_example_outputs(dq: Any, outputs: Callable[[range, int], tuple], shift: Callable[[Any], Any], *,
+                        n: int, inference_name: str = "prod") -> None:
+    """Log an example's model outputs: two training epochs over ids ``0..n-1``, validation (ids
+    from 1000) and an inference set (ids from 2000) whose embeddings ``shift`` moves away from
+    training. ``outputs(ids, epoch)`` returns ``(ids, embs, logits)`` as the task logs them."""
+    for epoch in range(2):
+        ids, embs, logits = outputs(range(n), epoch)
+        dq.log_model_outputs(ids=ids, embs=embs, logits=logits, split="training", epoch=epoch)
+    ids, embs, logits = outputs(range(1000, 1000 + n // 2), 1)
+    dq.log_model_outputs(ids=ids, embs=embs, logits=logits, split="validation", epoch=1)
+    ids, embs, logits = outputs(range(2000, 2000 + n // 2), 1)
+    dq.log_model_outputs(ids=ids, embs=shift(embs), logits=logits, split="inference", inference_name=inference_name)

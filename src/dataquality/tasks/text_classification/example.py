@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...exceptions import DuplicateIdError, LabelError, NonFiniteError, ShapeError
-from ..contract import BadInput, TaskExample
+from ..contract import BadInput, TaskExample, log_example_outputs
 
 LABELS = ["negative", "neutral", "positive"]
 WORDS = ("alpha", "beta", "gamma", "delta")
@@ -22,7 +22,8 @@ def _frame(start: int, n: int, *, labeled: bool = True):
     return df
 
 
-def _outputs(start: int, n: int, epoch: int):
+def _outputs(ids: range, epoch: int):
+    start, n = ids[0], len(ids)
     rng = np.random.default_rng(epoch + start)
     gold = np.arange(start, start + n) % 3
     centers = np.eye(3, D, dtype=np.float32) * 3
@@ -42,23 +43,17 @@ def _log_inputs(dq) -> None:
 
 
 def _log_outputs(dq) -> None:
-    for epoch in range(2):
-        ids, embs, logits = _outputs(0, N, epoch)
-        dq.log_model_outputs(ids=ids, embs=embs, logits=logits, split="training", epoch=epoch)
-    ids, embs, logits = _outputs(1000, N // 2, 1)
-    dq.log_model_outputs(ids=ids, embs=embs, logits=logits, split="validation", epoch=1)
-    ids, embs, logits = _outputs(2000, N // 2, 1)
-    dq.log_model_outputs(ids=ids, embs=embs + 2, logits=logits, split="inference", inference_name="prod")
+    log_example_outputs(dq, _outputs, lambda e: e + 2, n=N)
 
 
 def _nan_logits(dq) -> None:
-    ids, embs, logits = _outputs(0, 4, 0)
+    ids, embs, logits = _outputs(range(4), 0)
     logits[1, 2] = np.nan
     dq.log_model_outputs(ids=ids, embs=embs, logits=logits, split="training", epoch=0)
 
 
 def example() -> TaskExample:
-    ids, embs, logits = _outputs(0, 4, 0)
+    ids, embs, logits = _outputs(range(4), 0)
     return TaskExample(
         configure=_configure,
         log_inputs=_log_inputs,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...exceptions import LabelError, NonFiniteError, ShapeError
-from ..contract import BadInput, TaskExample
+from ..contract import BadInput, TaskExample, log_example_outputs
 
 TASKS = ["toxic", "insult", "threat"]
 WORDS = ("alpha", "beta", "gamma", "delta")
@@ -23,7 +23,7 @@ def _samples(dq, ids, split: str, *, labeled: bool = True, inference_name: str |
     dq.log_data_samples(texts=texts, ids=ids, split=split, inference_name=inference_name, **extra)
 
 
-def _outputs(ids, epoch: int):
+def example_outputs(ids, epoch: int):
     ids = np.asarray(list(ids))
     rng = np.random.default_rng(epoch + int(ids[0]))
     truth = np.array([[(i >> j) & 1 for j in range(len(TASKS))] for i in ids], dtype=np.float32)
@@ -43,23 +43,17 @@ def _log_inputs(dq) -> None:
 
 
 def _log_outputs(dq) -> None:
-    for epoch in range(2):
-        ids, embs, logits = _outputs(range(N), epoch)
-        dq.log_model_outputs(ids=ids, embs=embs, logits=logits, split="training", epoch=epoch)
-    ids, embs, logits = _outputs(range(1000, 1000 + N // 2), 1)
-    dq.log_model_outputs(ids=ids, embs=embs, logits=logits, split="validation", epoch=1)
-    ids, embs, logits = _outputs(range(2000, 2000 + N // 2), 1)
-    dq.log_model_outputs(ids=ids, embs=embs + 3, logits=logits, split="inference", inference_name="prod")
+    log_example_outputs(dq, example_outputs, lambda e: e + 3, n=N)
 
 
 def _nan(dq) -> None:
-    ids, embs, logits = _outputs(range(4), 0)
+    ids, embs, logits = example_outputs(range(4), 0)
     logits[2, 1] = np.inf
     dq.log_model_outputs(ids=ids, embs=embs, logits=logits, split="training", epoch=0)
 
 
 def example() -> TaskExample:
-    ids, embs, logits = _outputs(range(4), 0)
+    ids, embs, logits = example_outputs(range(4), 0)
     return TaskExample(
         configure=_configure,
         log_inputs=_log_inputs,

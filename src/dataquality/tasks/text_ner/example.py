@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from ...exceptions import SchemaError, ShapeError
-from ..contract import BadInput, TaskExample
+from ..contract import BadInput, TaskExample, log_example_outputs
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 NAMES = ("alpha smith", "beta jones", "gamma lee")
@@ -64,13 +64,7 @@ def _log_inputs(dq) -> None:
 
 
 def _log_outputs(dq) -> None:
-    for epoch in range(2):
-        ids, embs, logits = _outputs(range(N), epoch)
-        dq.log_model_outputs(ids=ids, embs=embs, logits=logits, split="training", epoch=epoch)
-    ids, embs, logits = _outputs(range(1000, 1000 + N // 2), 1)
-    dq.log_model_outputs(ids=ids, embs=embs, logits=logits, split="validation", epoch=1)
-    ids, embs, logits = _outputs(range(2000, 2000 + N // 2), 1)
-    dq.log_model_outputs(ids=ids, embs=[e + 2 for e in embs], logits=logits, split="inference", inference_name="prod")
+    log_example_outputs(dq, _outputs, lambda embs: [e + 2 for e in embs], n=N)
 
 
 def example() -> TaskExample:
