@@ -66,7 +66,7 @@ export function SummaryView() {
         {sections.has('per_task') && d && <PerTask summary={d} tasks={caps.value.subtasks} current={filter.value.task} />}
         {conf.data && (
           <section class="panel">
-            <h3>Confusion matrix{conf.data.level === 'span' ? ' (spans)' : ''}</h3>
+            <h3>Confusion matrix{conf.data.level === 'sample' ? '' : ` (${conf.data.level === 'span' ? 'spans' : conf.data.level})`}</h3>
             <p class="muted small">rows: gold · columns: predicted · click a cell to filter</p>
             <Confusion data={conf.data} />
           </section>

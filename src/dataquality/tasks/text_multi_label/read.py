@@ -130,7 +130,7 @@ class MultiLabelRead:
         task = check_task((values or {}).get("task") or (tasks[0] if tasks else None), manifest, fn=fn)
         g, p = f'"gold_{task}"', f'"pred_{task}"'
         sql = f"SELECT {g}, {p}, count(*) FROM samples WHERE {where} AND {g} IS NOT NULL GROUP BY ALL"
-        return self.label_choices(manifest, task), con.execute(sql, params).fetchall(), f"sample ({task})"
+        return self.label_choices(manifest, task), con.execute(sql, params).fetchall(), f"task {task}"
 
     def summary_columns(self, manifest: dict) -> list[str]:
         return [S.GOLD, S.PRED, S.CONFIDENCE]
