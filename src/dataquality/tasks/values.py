@@ -171,6 +171,17 @@ class Capabilities:
     summary_sections: list[str] = field(default_factory=list)
     subtasks: list[str] = field(default_factory=list)
 
+    @classmethod
+    def of_labelled_samples(cls, *, filter_fields: list, edit_actions: list, label_choices: list,
+                            summary_sections: list[str], subtasks: list[str] | None = None) -> "Capabilities":
+        """What a task whose samples carry ``gold`` / ``pred`` labels shows (classification,
+        multi-label): table, map, summary, inference comparison and edits, the sample as text,
+        the map coloured by gold, pred, DEP or cluster."""
+        return cls(views=["table", "map", "summary", "inference", "edits"], filter_fields=filter_fields,
+                   label_filters=["gold", "pred"], edit_actions=edit_actions,
+                   color_by=["gold", "pred", "dep", "cluster"], label_choices=label_choices, sample_view="text",
+                   summary_sections=summary_sections, subtasks=list(subtasks or []))
+
     def to_json(self) -> dict:
         """The capabilities as plain JSON values (lists, dicts, strings)."""
         import json

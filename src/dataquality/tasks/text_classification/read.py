@@ -88,13 +88,7 @@ class ClassificationRead:
         return out
 
     def capabilities(self, manifest: dict) -> Capabilities:
-        return Capabilities(
-            views=["table", "map", "summary", "inference", "edits"],
-            filter_fields=self.filter_fields(manifest),
-            label_filters=["gold", "pred"],
-            edit_actions=self.edit_actions(manifest),
-            color_by=["gold", "pred", "dep", "cluster"],
-            label_choices=list(manifest.get("labels") or []),
-            sample_view="text",
-            summary_sections=["per_class", "confusion"],
+        return Capabilities.of_labelled_samples(
+            filter_fields=self.filter_fields(manifest), edit_actions=self.edit_actions(manifest),
+            label_choices=list(manifest.get("labels") or []), summary_sections=["per_class", "confusion"],
         )

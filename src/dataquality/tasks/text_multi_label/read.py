@@ -175,16 +175,10 @@ class MultiLabelRead:
         return seen
 
     def capabilities(self, manifest: dict) -> Capabilities:
-        return Capabilities(
-            views=["table", "map", "summary", "inference", "edits"],
-            filter_fields=self.filter_fields(manifest),
-            label_filters=["gold", "pred"],
-            edit_actions=self.edit_actions(manifest),
-            color_by=["gold", "pred", "dep", "cluster"],
-            label_choices=self.label_choices(manifest),
-            sample_view="text",
-            summary_sections=["per_task", "per_class", "confusion"],
-            subtasks=list(manifest.get("tasks") or []),
+        return Capabilities.of_labelled_samples(
+            filter_fields=self.filter_fields(manifest), edit_actions=self.edit_actions(manifest),
+            label_choices=self.label_choices(manifest), summary_sections=["per_task", "per_class", "confusion"],
+            subtasks=self.subtasks(manifest),
         )
 
 
