@@ -70,6 +70,11 @@ class Task:
     name: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
     unit: ClassVar[str] = "sample"
+    model_outputs: ClassVar[str] = "sample"
+    """What one ``dq.log_model_outputs`` row is for the model: ``"sample"`` (one embedding and one
+    logits row per sample) or ``"token"`` (one per token, e.g. NER). Integrations that hook a
+    model (``integrations.torch``, ``integrations.transformers_trainer``) ask this, never the
+    task's name, to decide whether to pool the classifier's input or pass every token."""
     input_columns: ClassVar[tuple[str, ...]] = ()
     optional_columns: ClassVar[tuple[str, ...]] = ()
 

@@ -18,6 +18,7 @@ class TextNer(NerWrite, NerCompute, NerRead, Task):
     name: ClassVar[str] = "text_ner"
     aliases: ClassVar[tuple[str, ...]] = ("ner",)
     unit: ClassVar[str] = "span"
+    model_outputs: ClassVar[str] = "token"
     input_columns: ClassVar[tuple[str, ...]] = (S.ID, S.TEXT, "text_token_indices", "gold_spans")
     options: ClassVar[tuple[str, ...]] = ("tagging_schema",)
 
